@@ -47,9 +47,10 @@ bool ag_type_is_quantized(ag_type type) { return type == AG_TYPE_Q4_0 || type ==
 size_t ag_row_size(ag_type type, int64_t n)
 {
     int64_t be = ag_type_block_elems(type);
-    if (n < 0 || be <= 0 || n % be != 0)
-        return 0;
-    return (size_t)(n / be) * ag_type_block_size(type);
+    size_t bs = ag_type_block_size(type);
+    if (n < 0 || be <= 0 || n % be != 0 || bs == 0 || (uint64_t)(n / be) > SIZE_MAX / bs)
+        return 0; /* not whole blocks, or a size that does not fit size_t (hostile shapes) */
+    return (size_t)(n / be) * bs;
 }
 
 int64_t ag_nelements(const ag_tensor *t) { return t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]; }

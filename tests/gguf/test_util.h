@@ -1,0 +1,28 @@
+/* Minimal check macros for the gguf tests: count, report, and finish with "N passed, M failed". */
+#ifndef AG_TEST_UTIL_H
+#define AG_TEST_UTIL_H
+
+#include <stdio.h>
+#include <string.h>
+
+static int t_pass, t_fail;
+
+#define CHECK(cond, ...)                                                                                         \
+    do {                                                                                                         \
+        if (cond) {                                                                                              \
+            t_pass++;                                                                                            \
+        } else {                                                                                                 \
+            t_fail++;                                                                                            \
+            printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                                               \
+            printf(__VA_ARGS__);                                                                                 \
+            printf("\n");                                                                                        \
+        }                                                                                                        \
+    } while (0)
+
+static inline int t_finish(void)
+{
+    printf("%d passed, %d failed\n", t_pass, t_fail);
+    return t_fail ? 1 : 0;
+}
+
+#endif
