@@ -1,0 +1,288 @@
+/* Elementwise and data-movement ops: cpy, add, mul, scale, unary, snake, glu, pad, upsample,
+ * concat, argmax, get_rows. Work is split by rows (or flat elements) across threads. */
+#include "cpu/cpu_internal.h"
+#include "anygpt/quant.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Row r of a tensor with rows ne1*ne2*ne3 -> its (i1, i2, i3). */
+static inline void row_idx(const ag_tensor *t, int64_t r, int64_t *i1, int64_t *i2, int64_t *i3)
+{
+    *i1 = r % t->ne[1];
+    *i2 = (r / t->ne[1]) % t->ne[2];
+    *i3 = r / (t->ne[1] * t->ne[2]);
+}
+
+static inline char *row_ptr(const ag_tensor *t, char *base, int64_t i1, int64_t i2, int64_t i3)
+{
+    return base + i1 * (int64_t)t->nb[1] + i2 * (int64_t)t->nb[2] + i3 * (int64_t)t->nb[3];
+}
+
+void cpu_op_cpy(const cpu_params *p, ag_tensor *node)
+{
+    const ag_tensor *a = node->src[0];
+    char *src = cpu_data(a), *dst = cpu_data(node);
+    const int64_t ne0 = a->ne[0];
+    int64_t r0, r1;
+    cpu_range(ag_nrows(a), p->ith, p->nth, &r0, &r1);
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t i1, i2, i3;
+        row_idx(a, r, &i1, &i2, &i3);
+        const char *s = row_ptr(a, src, i1, i2, i3);
+        char *d = row_ptr(node, dst, i1, i2, i3);
+        if (a->type == node->type)
+            memmove(d, s, (size_t)ne0 * ag_type_block_size(a->type));
+        else if (a->type == AG_TYPE_F32 && node->type == AG_TYPE_F16)
+            ag_fp32_to_fp16_row((const float *)s, (ag_fp16 *)d, ne0);
+        else if (a->type == AG_TYPE_F16 && node->type == AG_TYPE_F32)
+            ag_fp16_to_fp32_row((const ag_fp16 *)s, (float *)d, ne0);
+        else {
+            cpu_fail(p, "cannot convert %s to %s", ag_type_name(a->type), ag_type_name(node->type));
+            return;
+        }
+    }
+}
+
+static void binary(const cpu_params *p, ag_tensor *node, bool mul)
+{
+    const ag_tensor *a = node->src[0], *b = node->src[1];
+    const float *A = (const float *)cpu_data(a), *B = (const float *)cpu_data(b);
+    float *O = (float *)cpu_data(node);
+    const int64_t ne0 = a->ne[0];
+    int64_t r0, r1;
+    cpu_range(ag_nrows(a), p->ith, p->nth, &r0, &r1);
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t i1, i2, i3;
+        row_idx(a, r, &i1, &i2, &i3);
+        const int64_t rb = (i1 % b->ne[1]) + b->ne[1] * ((i2 % b->ne[2]) + b->ne[2] * (i3 % b->ne[3]));
+        const float *x = A + r * ne0, *y = B + rb * b->ne[0];
+        float *o = O + r * ne0;
+        if (b->ne[0] == 1) {
+            const float s = y[0];
+            if (mul)
+                for (int64_t i = 0; i < ne0; i++)
+                    o[i] = x[i] * s;
+            else
+                for (int64_t i = 0; i < ne0; i++)
+                    o[i] = x[i] + s;
+        } else if (mul) {
+            for (int64_t i = 0; i < ne0; i++)
+                o[i] = x[i] * y[i];
+        } else {
+            for (int64_t i = 0; i < ne0; i++)
+                o[i] = x[i] + y[i];
+        }
+    }
+}
+
+void cpu_op_add(const cpu_params *p, ag_tensor *node) { binary(p, node, false); }
+void cpu_op_mul(const cpu_params *p, ag_tensor *node) { binary(p, node, true); }
+
+void cpu_op_scale(const cpu_params *p, ag_tensor *node)
+{
+    const float *x = (const float *)cpu_data(node->src[0]);
+    float *o = (float *)cpu_data(node);
+    const float s = ag_op_param_f32(node, 0), bias = ag_op_param_f32(node, 1);
+    int64_t i0, i1;
+    cpu_range(ag_nelements(node), p->ith, p->nth, &i0, &i1);
+    for (int64_t i = i0; i < i1; i++)
+        o[i] = x[i] * s + bias;
+}
+
+void cpu_op_unary(const cpu_params *p, ag_tensor *node)
+{
+    const float *x = (const float *)cpu_data(node->src[0]);
+    float *o = (float *)cpu_data(node);
+    int64_t i0, i1;
+    cpu_range(ag_nelements(node), p->ith, p->nth, &i0, &i1);
+    switch ((ag_unary_op)node->op_params[0]) {
+    case AG_UNARY_SILU:
+        for (int64_t i = i0; i < i1; i++)
+            o[i] = x[i] / (1.0f + expf(-x[i]));
+        break;
+    case AG_UNARY_GELU:
+        for (int64_t i = i0; i < i1; i++)
+            o[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+        break;
+    case AG_UNARY_ELU:
+        for (int64_t i = i0; i < i1; i++)
+            o[i] = x[i] > 0.0f ? x[i] : expm1f(x[i]);
+        break;
+    case AG_UNARY_TANH:
+        for (int64_t i = i0; i < i1; i++)
+            o[i] = tanhf(x[i]);
+        break;
+    case AG_UNARY_SIGMOID:
+        for (int64_t i = i0; i < i1; i++)
+            o[i] = 1.0f / (1.0f + expf(-x[i]));
+        break;
+    case AG_UNARY_RELU:
+        for (int64_t i = i0; i < i1; i++)
+            o[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        break;
+    default: cpu_fail(p, "unknown unary op %d", node->op_params[0]); break;
+    }
+}
+
+void cpu_op_snake(const cpu_params *p, ag_tensor *node)
+{
+    const float *X = (const float *)cpu_data(node->src[0]);
+    const float *alpha = (const float *)cpu_data(node->src[1]);
+    float *O = (float *)cpu_data(node);
+    const int64_t T = node->ne[0], C = node->ne[1];
+    int64_t r0, r1;
+    cpu_range(ag_nrows(node), p->ith, p->nth, &r0, &r1);
+    for (int64_t r = r0; r < r1; r++) {
+        const float a = alpha[r % C], inv = 1.0f / (a + 1e-9f);
+        const float *x = X + r * T;
+        float *o = O + r * T;
+        for (int64_t t = 0; t < T; t++) {
+            const float s = sinf(a * x[t]);
+            o[t] = x[t] + s * s * inv;
+        }
+    }
+}
+
+void cpu_op_glu(const cpu_params *p, ag_tensor *node)
+{
+    const float *X = (const float *)cpu_data(node->src[0]);
+    float *O = (float *)cpu_data(node);
+    const int64_t n = node->ne[0];
+    int64_t r0, r1;
+    cpu_range(ag_nrows(node), p->ith, p->nth, &r0, &r1);
+    for (int64_t r = r0; r < r1; r++) {
+        const float *x = X + r * 2 * n;
+        float *o = O + r * n;
+        for (int64_t i = 0; i < n; i++)
+            o[i] = x[i] / (1.0f + expf(-x[n + i]));
+    }
+}
+
+/* PyTorch reflect index of i in [-(n-1), 2n-2]. */
+static inline int64_t reflect(int64_t i, int64_t n)
+{
+    if (i < 0)
+        return -i;
+    if (i >= n)
+        return 2 * (n - 1) - i;
+    return i;
+}
+
+void cpu_op_pad(const cpu_params *p, ag_tensor *node)
+{
+    const ag_tensor *a = node->src[0];
+    const float *X = (const float *)cpu_data(a);
+    float *O = (float *)cpu_data(node);
+    const int l0 = node->op_params[0], l1 = node->op_params[2];
+    const bool refl = node->op_params[4] == AG_PAD_REFLECT;
+    const int64_t n0 = a->ne[0], n1 = a->ne[1], o0n = node->ne[0];
+    int64_t r0, r1;
+    cpu_range(ag_nrows(node), p->ith, p->nth, &r0, &r1);
+    for (int64_t r = r0; r < r1; r++) {
+        const int64_t o1 = r % node->ne[1], i23 = r / node->ne[1];
+        float *o = O + r * o0n;
+        int64_t i1 = o1 - l1;
+        if (refl)
+            i1 = reflect(i1, n1);
+        if (i1 < 0 || i1 >= n1) {
+            memset(o, 0, (size_t)o0n * sizeof *o);
+            continue;
+        }
+        const float *x = X + (i23 * n1 + i1) * n0;
+        if (refl) {
+            for (int64_t j = 0; j < o0n; j++)
+                o[j] = x[reflect(j - l0, n0)];
+        } else {
+            memset(o, 0, (size_t)l0 * sizeof *o);
+            memcpy(o + l0, x, (size_t)n0 * sizeof *o);
+            memset(o + l0 + n0, 0, (size_t)(o0n - l0 - n0) * sizeof *o);
+        }
+    }
+}
+
+void cpu_op_upsample(const cpu_params *p, ag_tensor *node)
+{
+    const ag_tensor *a = node->src[0];
+    const float *X = (const float *)cpu_data(a);
+    float *O = (float *)cpu_data(node);
+    const int f0 = node->op_params[0], f1 = node->op_params[1];
+    const int64_t n0 = a->ne[0], n1 = a->ne[1], o0n = node->ne[0];
+    int64_t r0, r1;
+    cpu_range(ag_nrows(node), p->ith, p->nth, &r0, &r1);
+    for (int64_t r = r0; r < r1; r++) {
+        const int64_t o1 = r % node->ne[1], i23 = r / node->ne[1];
+        const float *x = X + (i23 * n1 + o1 / f1) * n0;
+        float *o = O + r * o0n;
+        for (int64_t j = 0; j < o0n; j++)
+            o[j] = x[j / f0];
+    }
+}
+
+void cpu_op_concat(const cpu_params *p, ag_tensor *node)
+{
+    const ag_tensor *a = node->src[0], *b = node->src[1];
+    const float *A = (const float *)cpu_data(a), *B = (const float *)cpu_data(b);
+    float *O = (float *)cpu_data(node);
+    const int dim = node->op_params[0];
+    int64_t r0, r1;
+    cpu_range(ag_nrows(node), p->ith, p->nth, &r0, &r1);
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t i[4] = {0};
+        row_idx(node, r, &i[1], &i[2], &i[3]);
+        float *o = O + r * node->ne[0];
+        if (dim == 0) {
+            const int64_t ra = i[1] + a->ne[1] * (i[2] + a->ne[2] * i[3]);
+            memcpy(o, A + ra * a->ne[0], (size_t)a->ne[0] * sizeof *o);
+            memcpy(o + a->ne[0], B + ra * b->ne[0], (size_t)b->ne[0] * sizeof *o);
+            continue;
+        }
+        const ag_tensor *s = a;
+        const float *S = A;
+        if (i[dim] >= a->ne[dim]) {
+            i[dim] -= a->ne[dim];
+            s = b;
+            S = B;
+        }
+        const int64_t rs = i[1] + s->ne[1] * (i[2] + s->ne[2] * i[3]);
+        memcpy(o, S + rs * s->ne[0], (size_t)s->ne[0] * sizeof *o);
+    }
+}
+
+void cpu_op_argmax(const cpu_params *p, ag_tensor *node)
+{
+    const ag_tensor *a = node->src[0];
+    const float *X = (const float *)cpu_data(a);
+    int32_t *O = (int32_t *)cpu_data(node);
+    const int64_t n = a->ne[0];
+    int64_t r0, r1;
+    cpu_range(ag_nrows(a), p->ith, p->nth, &r0, &r1);
+    for (int64_t r = r0; r < r1; r++) {
+        const float *x = X + r * n;
+        int64_t best = 0;
+        for (int64_t i = 1; i < n; i++)
+            if (x[i] > x[best] || (isnan(x[best]) && !isnan(x[i])))
+                best = i;
+        O[r] = (int32_t)best;
+    }
+}
+
+void cpu_op_get_rows(const cpu_params *p, ag_tensor *node)
+{
+    const ag_tensor *tab = node->src[0], *ids = node->src[1];
+    const char *T = cpu_data(tab);
+    const int32_t *I = (const int32_t *)cpu_data(ids);
+    float *O = (float *)cpu_data(node);
+    const int64_t D = tab->ne[0], V = tab->ne[1];
+    int64_t r0, r1;
+    cpu_range(ag_nelements(ids), p->ith, p->nth, &r0, &r1);
+    for (int64_t r = r0; r < r1; r++) {
+        const int32_t id = I[r];
+        if (id < 0 || id >= V) {
+            cpu_fail(p, "row id %d at position %lld is out of range [0, %lld) of table '%s'", id, (long long)r,
+                     (long long)V, tab->name);
+            return;
+        }
+        cpu_to_f32(tab->type, T + (size_t)id * tab->nb[1], O + r * D, D);
+    }
+}
