@@ -1,0 +1,17 @@
+/* anygpt-convert: one entry per KIND. Each returns 0, or -1 with ag_last_error() set. */
+#ifndef AG_CONVERT_CONVERT_H
+#define AG_CONVERT_CONVERT_H
+
+#include <stdbool.h>
+
+#include "anygpt/tensor.h"
+
+typedef struct {
+    ag_type wtype; /* type of 2-D weights: F32 or F16; 1-D tensors stay F32 */
+    bool quiet;    /* no per-tensor progress on stderr */
+    int64_t chunk_elems; /* scratch size in elements; 0 = default (tests use tiny values) */
+} convert_opts;
+
+int convert_llm(const char *input, const char *output, const convert_opts *o);
+
+#endif
