@@ -178,7 +178,8 @@ def write_folder(name, weights, n_kv, fmt, dtypes, gen_config=True, noncontig=No
         json.dump({"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}, f)
     tc = {"add_bos_token": True, "add_eos_token": False, "bos_token": {"content": "<s>"},
           "eos_token": "</s>", "unk_token": "<unk>", "model_max_length": 512, "tokenizer_class": "LlamaTokenizer"}
-    if decoder:  # newer transformers write this; llama.cpp turns special ones into CONTROL, score -1000
+    if decoder:  # newer transformers write these; llama.cpp turns special ones into CONTROL, score -1000
+        tc["legacy"] = False
         tc["added_tokens_decoder"] = {str(i): {"content": SP.IdToPiece(i), "special": True} for i in range(3)}
         tc["added_tokens_decoder"][str(N_SPM + 1)] = {"content": ADDED[1], "special": False}
     with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
@@ -239,7 +240,9 @@ def write_kv_json(name, variant, n_kv, gen_config=True, decoder=False):
           "tokenizer.ggml.unknown_token_id": SP.unk_id(), "tokenizer.ggml.padding_token_id": 0,
           "tokenizer.ggml.add_bos_token": True, "tokenizer.ggml.add_eos_token": False,
           "anygpt.variant": variant, "anygpt.added_tokens.first_id": N_SPM,
-          "anygpt.added_tokens.count": len(ADDED)}
+          "anygpt.added_tokens.count": len(ADDED),
+          # HF's "legacy" (absent = true in transformers 4.34): dummy prefix after added tokens
+          "anygpt.tokenizer.hf_legacy": not decoder}
     with open(os.path.join(OUT, name + ".expected.json"), "w", encoding="utf-8") as f:
         json.dump({"kv": kv, "n_tensors": 3 + 9 * LAYERS, "generation_config": gen_config,
                    "tokens": tokens, "scores": scores, "types": types}, f, ensure_ascii=False)
@@ -381,6 +384,16 @@ ip = os.path.join(d, "pytorch_model.bin.index.json")
 idx = json.load(open(ip))
 idx["weight_map"]["model.norm.weight"] = "pytorch_model-00001-of-00002.bin"
 json.dump(idx, open(ip, "w"))
+
+# ---- a well-conditioned variant (weights ~ N(0, 1/fan_in), norm gains ~ 1 + N(0, 0.01)) for
+# the LLM test's quantization bounds: the variants above are chaotic by design (std 0.5 at width
+# 64, attention logits in the tens), where any rounding is amplified. Own generator, drawn last,
+# so the fixtures above do not change.
+gen = torch.Generator().manual_seed(4321)
+cond = {k: (torch.randn(*v.shape, generator=gen) / v.shape[1] ** 0.5 if v.dim() == 2
+            else 1.0 + 0.1 * torch.randn(*v.shape, generator=gen))
+        for k, v in hf_weights(HEADS).items()}
+write_folder("AnyGPT-chat-conditioned", cond, HEADS, "bin", (torch.float32, torch.float32))
 
 with open(STAMP, "w") as f:
     f.write(f"vocab {VOCAB} spm {N_SPM}\n")

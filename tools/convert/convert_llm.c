@@ -318,6 +318,19 @@ static int write_kvs(gs_writer *w, const llm_hparams *h, const char *dir, const 
         gs_set_u32(w, "anygpt.added_tokens.first_id", (uint32_t)v->n_spm) ||
         gs_set_u32(w, "anygpt.added_tokens.count", (uint32_t)v->n_added))
         return -1;
+    /* HF's slow LlamaTokenizer (transformers 4.34, as AnyGPT pins) treats a missing "legacy" as
+     * true; it decides whether text after an added token gets SentencePiece's dummy prefix. */
+    bool legacy = true;
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+    if (is_file(path)) {
+        json_value *tc = json_parse_file(path);
+        if (!tc)
+            return -1;
+        json_get_bool(tc, "legacy", &legacy);
+        json_free(tc);
+    }
+    if (gs_set_bool(w, "anygpt.tokenizer.hf_legacy", legacy))
+        return -1;
     snprintf(path, sizeof path, "%s/generation_config.json", dir);
     if (is_file(path)) {
         size_t n;
