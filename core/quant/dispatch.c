@@ -1,0 +1,89 @@
+/* Run-time choice of the kernel level: the best the CPU supports, capped by AG_SIMD
+ * (scalar | avx2 | avx512novnni, the last one only for testing the non-VNNI AVX-512 kernels). */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "anygpt/quant.h"
+#include "quant_internal.h"
+
+static ag_kernels g_kernels;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static void kernels_init(void)
+{
+    ag_kernels_scalar(&g_kernels);
+#if AG_HAVE_X86_KERNELS
+    const char *cap = getenv("AG_SIMD");
+    int max_level = 2; /* 0 scalar, 1 avx2, 2 avx512 */
+    bool no_vnni = false;  /* AG_SIMD=avx512novnni: the plain AVX-512 kernels, for tests on VNNI CPUs */
+    if (cap && strcmp(cap, "scalar") == 0)
+        max_level = 0;
+    else if (cap && strcmp(cap, "avx2") == 0)
+        max_level = 1;
+    else if (cap && strcmp(cap, "avx512novnni") == 0)
+        no_vnni = true;
+    __builtin_cpu_init();
+    const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                      __builtin_cpu_supports("f16c");
+    const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+    if (max_level >= 2 && avx512) {
+#if AG_HAVE_AVX512VNNI
+        if (!no_vnni && __builtin_cpu_supports("avx512vnni"))
+            ag_kernels_avx512vnni(&g_kernels);
+        else
+#endif
+            ag_kernels_avx512(&g_kernels);
+    } else if (max_level >= 1 && avx2) {
+        ag_kernels_avx2(&g_kernels);
+    }
+#endif
+}
+
+const ag_kernels *ag_kernels_get(void)
+{
+    pthread_once(&g_once, kernels_init);
+    return &g_kernels;
+}
+
+const char *ag_simd_level(void)
+{
+    return ag_kernels_get()->name;
+}
+
+static int slot_of(ag_type t)
+{
+    switch (t) {
+    case AG_TYPE_F32:
+        return AG_KSLOT_F32;
+    case AG_TYPE_F16:
+        return AG_KSLOT_F16;
+    case AG_TYPE_Q8_0:
+        return AG_KSLOT_Q8_0;
+    case AG_TYPE_Q4_0:
+        return AG_KSLOT_Q4_0;
+    default:
+        return -1;
+    }
+}
+
+ag_vec_dot_fn ag_vec_dot_for(ag_type weight_type)
+{
+    const int s = slot_of(weight_type);
+    return s < 0 ? NULL : ag_kernels_get()->dot[s];
+}
+
+ag_type ag_vec_dot_act_type(ag_type weight_type)
+{
+    return (weight_type == AG_TYPE_Q8_0 || weight_type == AG_TYPE_Q4_0) ? AG_TYPE_Q8_0 : AG_TYPE_F32;
+}
+
+void ag_vec_dot_rows(ag_type weight_type, int64_t n, const void *w_rows, size_t w_stride, int nr, const void *act_row,
+                     float *out)
+{
+    const int s = slot_of(weight_type);
+    if (s < 0 || nr <= 0)
+        return;
+    ag_kernels_get()->rows[s](n, w_rows, w_stride, nr, act_row, out);
+}
