@@ -16,7 +16,7 @@ PKGS=(
   # cpu backend
   libopenblas-dev
   # independent references for the tests (Debian's python, not a venv)
-  python3 python3-numpy
+  python3 python3-numpy python3-torch python3-sentencepiece
   # leak checking of the element tests
   valgrind
 )
