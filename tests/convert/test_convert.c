@@ -18,18 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int t_pass, t_fail;
-#define CHECK(cond, ...)                                                                                         \
-    do {                                                                                                         \
-        if (cond) {                                                                                              \
-            t_pass++;                                                                                            \
-        } else {                                                                                                 \
-            t_fail++;                                                                                            \
-            printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                                               \
-            printf(__VA_ARGS__);                                                                                 \
-            printf("\n");                                                                                        \
-        }                                                                                                        \
-    } while (0)
+#include "../common/ag_check.h"
 
 static const char *fix_dir, *exe, *work;
 
@@ -477,6 +466,5 @@ int main(int argc, char **argv)
     spm_sweep();
     json_cases();
 
-    printf("%d passed, %d failed\n", t_pass, t_fail);
-    return t_fail ? 1 : 0;
+    return t_finish();
 }

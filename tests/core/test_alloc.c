@@ -7,18 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static int passed, failed;
-#define CHECK(cond, ...)                                                                                              \
-    do {                                                                                                              \
-        if (cond) {                                                                                                   \
-            passed++;                                                                                                 \
-        } else {                                                                                                      \
-            failed++;                                                                                                 \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                               \
-            printf(__VA_ARGS__);                                                                                      \
-            printf("\n");                                                                                             \
-        }                                                                                                             \
-    } while (0)
+#include "../common/ag_check.h"
 
 enum { N = 100003 }; /* odd, not a multiple of the alignment */
 
@@ -88,6 +77,5 @@ int main(void)
     ag_ctx_free(ctx);
     free(x0);
     ag_backend_free(be);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return t_finish();
 }

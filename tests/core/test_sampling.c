@@ -6,18 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static int passed, failed;
-#define CHECK(cond, ...)                                                                                              \
-    do {                                                                                                              \
-        if (cond) {                                                                                                   \
-            passed++;                                                                                                 \
-        } else {                                                                                                      \
-            failed++;                                                                                                 \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                               \
-            printf(__VA_ARGS__);                                                                                      \
-            printf("\n");                                                                                             \
-        }                                                                                                             \
-    } while (0)
+#include "../common/ag_check.h"
 
 /* Draw N samples and compare frequencies with expected probabilities (5 sigma). */
 static void check_distribution(const char *what, const float *logits, int n, ag_sampling_params p,
@@ -121,6 +110,5 @@ int main(void)
         CHECK(ag_sampler_sample(s, &greedy, l, 0, NULL, 0, 0, NULL, 0) == -1, "empty vocabulary rejected");
     }
     ag_sampler_free(s);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return t_finish();
 }

@@ -4,7 +4,7 @@
 #include "anygpt/error.h"
 #include "anygpt/gguf.h"
 #include "fixture_data.h"
-#include "test_util.h"
+#include "../common/ag_check.h"
 
 #include <inttypes.h>
 #include <math.h>

@@ -5,7 +5,7 @@
 #include "anygpt/gguf.h"
 #include "fixture_data.h"
 #include "image_builder.h"
-#include "test_util.h"
+#include "../common/ag_check.h"
 
 #include <inttypes.h>
 #include <stdio.h>

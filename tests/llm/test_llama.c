@@ -20,18 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int passed, failed, skipped;
-#define CHECK(cond, ...)                                                                                              \
-    do {                                                                                                              \
-        if (cond) {                                                                                                   \
-            passed++;                                                                                                 \
-        } else {                                                                                                      \
-            failed++;                                                                                                 \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                               \
-            printf(__VA_ARGS__);                                                                                      \
-            printf("\n");                                                                                             \
-        }                                                                                                             \
-    } while (0)
+#include "../common/ag_check.h"
+
+static int skipped;
 
 typedef struct {
     uint32_t n_vocab, n_prompt, n_greedy;
@@ -229,6 +220,6 @@ int main(int argc, char **argv)
     free(r.greedy);
     free(rc.logits);
     free(rc.greedy);
-    printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
-    return failed ? 1 : 0;
+    printf("%d passed, %d failed, %d skipped\n", t_pass, t_fail, skipped);
+    return t_fail ? 1 : 0;
 }

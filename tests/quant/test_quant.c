@@ -11,19 +11,7 @@
 #include "anygpt/error.h"
 #include "anygpt/quant.h"
 
-static int g_pass, g_fail;
-
-#define CHECK(cond, ...)                                                                                  \
-    do {                                                                                                  \
-        if (cond) {                                                                                       \
-            g_pass++;                                                                                     \
-        } else {                                                                                          \
-            g_fail++;                                                                                     \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                   \
-            printf(__VA_ARGS__);                                                                          \
-            printf("\n");                                                                                 \
-        }                                                                                                 \
-    } while (0)
+#include "../common/ag_check.h"
 
 typedef struct {
     const unsigned char *p, *end;
@@ -316,6 +304,5 @@ int main(int argc, char **argv)
     check_errors();
     printf("# worst dot error / sum|terms|: F32 %.3g, F16 %.3g, Q8_0 %.3g, Q4_0 %.3g\n", g_worst[0], g_worst[1],
            g_worst[2], g_worst[3]);
-    printf("%d passed, %d failed\n", g_pass, g_fail);
-    return g_fail ? 1 : 0;
+    return t_finish();
 }

@@ -10,18 +10,7 @@
 #include "anygpt/error.h"
 #include "anygpt/gguf.h"
 
-static int g_pass, g_fail;
-#define CHECK(cond, ...)                                                                                  \
-    do {                                                                                                  \
-        if (cond) {                                                                                       \
-            g_pass++;                                                                                     \
-        } else {                                                                                          \
-            g_fail++;                                                                                     \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                   \
-            printf(__VA_ARGS__);                                                                          \
-            printf("\n");                                                                                 \
-        }                                                                                                 \
-    } while (0)
+#include "../common/ag_check.h"
 
 static int run_tool(const char *tool, const char *in, const char *out, const char *type)
 {
@@ -111,6 +100,5 @@ int main(int argc, char **argv)
     snprintf(out, sizeof out, "%s/quantize_out_bad.gguf", argv[5]);
     CHECK(run_tool(argv[1], argv[0], out, "q4_0") == 1 && access(out, F_OK) != 0, "non-GGUF input must fail cleanly");
     CHECK(run_tool(argv[1], argv[2], out, "q5_k") == 2, "unknown type must be refused");
-    printf("%d passed, %d failed\n", g_pass, g_fail);
-    return g_fail ? 1 : 0;
+    return t_finish();
 }

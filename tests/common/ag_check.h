@@ -1,4 +1,5 @@
-/* Minimal check macros for the gguf tests: count, report, and finish with "N passed, M failed". */
+/* Check macros shared by the C tests: count, report failures with file:line and the condition,
+ * and finish with the "N passed, M failed" line CI reads. Include as "../common/ag_check.h". */
 #ifndef AG_TEST_UTIL_H
 #define AG_TEST_UTIL_H
 
