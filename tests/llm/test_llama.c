@@ -63,24 +63,6 @@ static double rel_err(const float *a, const float *b, size_t n)
     return md / (mb > 0 ? mb : 1);
 }
 
-static void run_f16_cache(ag_backend *be, const char *gguf, const reference *r)
-{
-    ag_llama *m = ag_llama_load(be, gguf, 64, AG_TYPE_F16, NULL, NULL);
-    CHECK(m != NULL, "%s: load with f16 cache: %s", ag_backend_name(be), ag_last_error());
-    if (!m)
-        return;
-    const int32_t V = ag_llama_hparams_of(m)->n_vocab;
-    float *all = malloc((size_t)N_PROMPT * V * 4);
-    int rc = ag_llama_eval(m, PROMPT, N_PROMPT, NULL, all);
-    double worst = 0;
-    for (int32_t t = 0; rc == 0 && t < N_PROMPT; t++)
-        worst = fmax(worst, rel_err(all + (size_t)t * V, r->logits + (size_t)t * V, (size_t)V));
-    printf("# %s: f16 KV cache: max rel err %.2e\n", ag_backend_name(be), worst);
-    CHECK(rc == 0 && worst < 1e-2, "%s: f16 cache rel err %.3e", ag_backend_name(be), worst);
-    free(all);
-    ag_llama_free(m);
-}
-
 static void run_exact(ag_backend *be, const char *gguf, const reference *r)
 {
     const char *bn = ag_backend_name(be);
@@ -146,9 +128,10 @@ static void run_exact(ag_backend *be, const char *gguf, const reference *r)
     ag_llama_free(m);
 }
 
-static void run_quant(ag_backend *be, const char *gguf, double bound, const reference *r)
+/* Prefill logits of a file (with a KV cache of kv_type) against a reference, within bound. */
+static void check_file(ag_backend *be, const char *gguf, ag_type kv_type, double bound, const reference *r)
 {
-    ag_llama *m = ag_llama_load(be, gguf, 64, AG_TYPE_F32, NULL, NULL);
+    ag_llama *m = ag_llama_load(be, gguf, 64, kv_type, NULL, NULL);
     CHECK(m != NULL, "%s: load %s: %s", ag_backend_name(be), gguf, ag_last_error());
     if (!m)
         return;
@@ -159,8 +142,8 @@ static void run_quant(ag_backend *be, const char *gguf, double bound, const refe
     for (int32_t t = 0; rc == 0 && t < N_PROMPT; t++)
         worst = fmax(worst, rel_err(all + (size_t)t * V, r->logits + (size_t)t * V, (size_t)V));
     const char *base = strrchr(gguf, '/') ? strrchr(gguf, '/') + 1 : gguf;
-    printf("# %s: %s logits vs reference on the same weights: max rel err %.2e (bound %.1e)\n", ag_backend_name(be), base, worst,
-           bound);
+    printf("# %s: %s (%s KV cache) logits vs reference on the same weights: max rel err %.2e (bound %.1e)\n",
+           ag_backend_name(be), base, ag_type_name(kv_type), worst, bound);
     CHECK(rc == 0 && worst < bound, "%s: %s rel err %.3e >= %.1e (%s)", ag_backend_name(be), base, worst, bound,
           rc ? ag_last_error() : "");
     free(all);
@@ -197,8 +180,8 @@ int main(int argc, char **argv)
         }
         printf("# device: %s %s\n", ag_backend_name(be), ag_backend_device_name(be));
         run_exact(be, argv[2], &r);
-        run_f16_cache(be, argv[2], &r);
-        run_quant(be, argv[4], 1e-4, &rc);
+        check_file(be, argv[2], AG_TYPE_F16, 1e-2, &r); /* llama.cpp's default cache: F16 rounding */
+        check_file(be, argv[4], AG_TYPE_F32, 1e-4, &rc);
         for (int i = 5; i + 2 < argc; i += 3) {
             reference rq = {0};
             if (read_ref(argv[i + 1], &rq) != 0) {
@@ -210,7 +193,7 @@ int main(int argc, char **argv)
              * products of quant.h, as llama.cpp does): its bound is that rounding's measured
              * effect on this model times 1.5. */
             const bool q8_act = strcmp(ag_backend_name(be), "cpu") == 0 && strstr(argv[i], "q") != NULL;
-            run_quant(be, argv[i], q8_act ? atof(argv[i + 2]) : 1e-4, &rq);
+            check_file(be, argv[i], AG_TYPE_F32, q8_act ? atof(argv[i + 2]) : 1e-4, &rq);
             free(rq.logits);
             free(rq.greedy);
         }
