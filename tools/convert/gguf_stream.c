@@ -159,8 +159,9 @@ static uint64_t align_up(uint64_t x) { return (x + AG_GGUF_DEFAULT_ALIGNMENT - 1
 
 int gs_add_tensor(gs_writer *w, const char *name, ag_type type, int n_dims, const int64_t *ne)
 {
-    if (n_dims < 1 || n_dims > AG_MAX_DIMS || (type != AG_TYPE_F32 && type != AG_TYPE_F16)) {
-        ag_set_error("gguf writer: tensor '%s': bad rank or type", name);
+    if (n_dims < 1 || n_dims > AG_MAX_DIMS || !ag_type_valid((int)type) || ne[0] <= 0 ||
+        ne[0] % ag_type_block_elems(type)) {
+        ag_set_error("gguf writer: tensor '%s': bad rank, type or row length for that type", name);
         return -1;
     }
     for (size_t k = 0; k < w->n_t; k++)
@@ -186,12 +187,13 @@ int gs_add_tensor(gs_writer *w, const char *name, ag_type type, int n_dims, cons
     }
     t->type = type;
     t->n_dims = n_dims;
-    size_t n = 1;
+    size_t rows = 1;
     for (int d = 0; d < n_dims; d++) {
         t->ne[d] = ne[d];
-        n *= (size_t)ne[d];
+        if (d)
+            rows *= (size_t)ne[d];
     }
-    t->nbytes = n * (type == AG_TYPE_F32 ? 4 : 2);
+    t->nbytes = ag_row_size(type, ne[0]) * rows;
     if (!t->nbytes) {
         free(t->name);
         ag_set_error("gguf writer: tensor '%s' is empty", name);

@@ -25,7 +25,8 @@ int gs_set_str(gs_writer *w, const char *key, const char *v);
 int gs_set_arr(gs_writer *w, const char *key, int type, const void *data, uint64_t n);
 int gs_set_arr_str(gs_writer *w, const char *key, const char *const *strs, uint64_t n);
 
-/* Declare a tensor (ne in ggml order, innermost first); returns its index or -1. */
+/* Declare a tensor (ne in ggml order, innermost first; any core type, ne[0] a multiple of its
+ * block); returns its index or -1. */
 int gs_add_tensor(gs_writer *w, const char *name, ag_type type, int n_dims, const int64_t *ne);
 size_t gs_tensor_nbytes(const gs_writer *w, int idx);
 

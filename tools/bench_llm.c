@@ -1,0 +1,273 @@
+/* anygpt-bench-llm MODEL.gguf [--device cpu|vulkan] [--threads N] [--prompt N] [--gen N] [--ctx0]
+ *
+ * LLM speed the way llama.cpp's main/llama-bench reports it: prefill of --prompt random tokens
+ * in one batch (tokens/s), then --gen decode steps one token at a time (tokens/s, ms/token),
+ * peak RSS, and the memory-bandwidth bound of decode: bytes read per token (every weight matrix
+ * except the embedding table, of which one row is read, plus the KV cache) over the memcpy
+ * bandwidth measured in this run with the same thread count. --ctx0 also times decode from an
+ * empty cache (what llama-bench's tg test measures).
+ * --greedy 1,37,250 instead prints the --gen greedy (argmax) continuation of those token ids,
+ * to compare token for token with llama.cpp on the same file. */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "anygpt/backend.h"
+#include "anygpt/error.h"
+#include "anygpt/gguf.h"
+#include "anygpt/llama.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+typedef struct {
+    char *dst;
+    const char *src;
+    size_t n;
+} copy_job;
+
+static void *copy_worker(void *p)
+{
+    copy_job *j = p;
+    memcpy(j->dst, j->src, j->n);
+    return NULL;
+}
+
+/* Bytes copied per second by n_threads threads over 512 MiB (far beyond any cache); best of 5. */
+static double memcpy_bandwidth(int n_threads)
+{
+    const size_t n = (size_t)512 << 20;
+    char *a = malloc(n), *b = malloc(n);
+    if (!a || !b) {
+        free(a);
+        free(b);
+        return 0.0;
+    }
+    memset(a, 1, n);
+    memset(b, 2, n); /* fault the pages in before timing */
+    double best = 1e30;
+    copy_job jobs[64];
+    pthread_t th[64];
+    if (n_threads > 64)
+        n_threads = 64;
+    for (int rep = 0; rep < 5; rep++) {
+        double t0 = now_s();
+        size_t per = n / (size_t)n_threads;
+        for (int i = 0; i < n_threads; i++) {
+            jobs[i] = (copy_job){b + per * (size_t)i, a + per * (size_t)i, i == n_threads - 1 ? n - per * (size_t)i : per};
+            pthread_create(&th[i], NULL, copy_worker, &jobs[i]);
+        }
+        for (int i = 0; i < n_threads; i++)
+            pthread_join(th[i], NULL);
+        double dt = now_s() - t0;
+        if (dt < best)
+            best = dt;
+    }
+    free(a);
+    free(b);
+    return (double)n / best;
+}
+
+/* Weight bytes a decode step reads: all tensors except token_embd (one row of it). */
+static double weight_bytes_per_token(const char *path, double *embd_row)
+{
+    ag_gguf *f = ag_gguf_open(path);
+    if (!f)
+        return 0.0;
+    double sum = 0.0;
+    *embd_row = 0.0;
+    for (int64_t i = 0; i < ag_gguf_n_tensors(f); i++) {
+        size_t sz = ag_gguf_tensor_size(f, i);
+        if (!strcmp(ag_gguf_tensor_name(f, i), "token_embd.weight")) {
+            int64_t ne[AG_MAX_DIMS];
+            ag_gguf_tensor_ne(f, i, ne);
+            *embd_row = (double)sz / (double)ne[1];
+        } else
+            sum += (double)sz;
+    }
+    ag_gguf_close(f);
+    return sum + *embd_row;
+}
+
+static long peak_rss_kb(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+static int greedy_run(ag_llama *m, char *ids, int n_gen)
+{
+    const int32_t nv = ag_llama_hparams_of(m)->n_vocab;
+    int32_t toks[4096];
+    int n = 0;
+    for (char *p = strtok(ids, ","); p && n < 4096; p = strtok(NULL, ","))
+        toks[n++] = (int32_t)strtol(p, NULL, 10);
+    float *logits = malloc((size_t)nv * sizeof(float));
+    if (!logits || n == 0 || ag_llama_eval(m, toks, n, logits, NULL)) {
+        fprintf(stderr, "greedy: %s\n", ag_last_error());
+        free(logits);
+        return 1;
+    }
+    printf("anygpt:");
+    for (int i = 0; i < n_gen; i++) {
+        int32_t best = 0;
+        for (int32_t j = 1; j < nv; j++)
+            if (logits[j] > logits[best])
+                best = j;
+        printf(" %d", best);
+        if (i + 1 < n_gen && ag_llama_eval(m, &best, 1, logits, NULL)) {
+            fprintf(stderr, "greedy: %s\n", ag_last_error());
+            free(logits);
+            return 1;
+        }
+    }
+    printf("\n");
+    free(logits);
+    return 0;
+}
+
+static int decode_run(ag_llama *m, int n_gen, int32_t vocab, uint64_t *rs, float *logits, double *secs)
+{
+    double t0 = now_s();
+    for (int i = 0; i < n_gen; i++) {
+        *rs = *rs * 6364136223846793005ull + 1442695040888963407ull;
+        int32_t tok = 3 + (int32_t)((*rs >> 33) % (uint64_t)(vocab - 3));
+        if (ag_llama_eval(m, &tok, 1, logits, NULL))
+            return -1;
+    }
+    *secs = now_s() - t0;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = NULL, *device = "cpu";
+    char *greedy = NULL;
+    int threads = 2, n_prompt = 512, n_gen = 64, ctx0 = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--device") && i + 1 < argc)
+            device = argv[++i];
+        else if (!strcmp(a, "--threads") && i + 1 < argc)
+            threads = atoi(argv[++i]);
+        else if (!strcmp(a, "--prompt") && i + 1 < argc)
+            n_prompt = atoi(argv[++i]);
+        else if (!strcmp(a, "--gen") && i + 1 < argc)
+            n_gen = atoi(argv[++i]);
+        else if (!strcmp(a, "--greedy") && i + 1 < argc)
+            greedy = argv[++i];
+        else if (!strcmp(a, "--ctx0"))
+            ctx0 = 1;
+        else if (a[0] != '-' && !path)
+            path = a;
+        else {
+            path = NULL;
+            break;
+        }
+    }
+    if (!path || threads < 1 || threads > 64 || n_prompt < 1 || n_gen < 1 || n_prompt > 100000 || n_gen > 100000 ||
+        (strcmp(device, "cpu") && strcmp(device, "vulkan"))) {
+        fprintf(stderr,
+                "usage: %s MODEL.gguf [--device cpu|vulkan] [--threads 1..64] [--prompt N] [--gen N] [--ctx0] [--greedy IDS]\n",
+                argv[0]);
+        return 2;
+    }
+
+    ag_backend *be = !strcmp(device, "cpu") ? ag_backend_cpu_new(threads) : ag_backend_vulkan_new(-1);
+    if (!be) {
+        fprintf(stderr, "backend %s: %s\n", device, ag_last_error());
+        return 1;
+    }
+    double t0 = now_s();
+    ag_llama *m = ag_llama_load(be, path, n_prompt + n_gen + 8, AG_TYPE_F16, NULL, NULL);
+    if (!m) {
+        fprintf(stderr, "%s: %s\n", path, ag_last_error());
+        ag_backend_free(be);
+        return 1;
+    }
+    double t_load = now_s() - t0;
+    if (greedy) {
+        int grc = greedy_run(m, greedy, n_gen);
+        ag_llama_free(m);
+        ag_backend_free(be);
+        return grc;
+    }
+    const ag_llama_hparams *hp = ag_llama_hparams_of(m);
+    float *logits = malloc((size_t)hp->n_vocab * sizeof(float));
+    int32_t *toks = malloc((size_t)n_prompt * sizeof(int32_t));
+    uint64_t rs = 42;
+    if (!logits || !toks) {
+        fprintf(stderr, "out of memory\n");
+        return 1;
+    }
+    toks[0] = 1; /* BOS, as llama.cpp's prompt */
+    for (int i = 1; i < n_prompt; i++) {
+        rs = rs * 6364136223846793005ull + 1442695040888963407ull;
+        toks[i] = 3 + (int32_t)((rs >> 33) % (uint64_t)(hp->n_vocab - 3));
+    }
+
+    /* warm-up: one decode step faults every weight page in (llama.cpp warms up too) */
+    double t_warm = 0.0;
+    int rc = 1;
+    if (decode_run(m, 1, hp->n_vocab, &rs, logits, &t_warm) || ag_llama_truncate(m, 0))
+        goto fail;
+
+    t0 = now_s();
+    if (ag_llama_eval(m, toks, n_prompt, logits, NULL))
+        goto fail;
+    double t_pp = now_s() - t0;
+    double t_tg = 0.0;
+    if (decode_run(m, n_gen, hp->n_vocab, &rs, logits, &t_tg))
+        goto fail;
+    double t_tg0 = 0.0;
+    if (ctx0 && (ag_llama_truncate(m, 0) || decode_run(m, n_gen, hp->n_vocab, &rs, logits, &t_tg0)))
+        goto fail;
+
+    /* RSS first: the memcpy test's 1 GiB of buffers must not count */
+    long rss_kb = peak_rss_kb();
+    double bw = memcpy_bandwidth(threads);
+    double embd_row = 0.0;
+    double wbytes = weight_bytes_per_token(path, &embd_row);
+    /* KV read per step, F16 K and V over the mean context of the decode run */
+    double head_dim = (double)hp->n_embd / hp->n_head;
+    double kv_per_pos = 2.0 * hp->n_layer * hp->n_head_kv * head_dim * 2.0;
+    double kv_bytes = kv_per_pos * (n_prompt + n_gen / 2.0);
+    double tg = n_gen / t_tg;
+    double bound_w = bw / wbytes, bound_wkv = bw / (wbytes + kv_bytes);
+
+    printf("model       %s (%d layers, dim %d, ff %d, vocab %d)\n", path, hp->n_layer, hp->n_embd, hp->n_ff,
+           hp->n_vocab);
+    printf("device      %s (%s), threads %d\n", ag_backend_name(be), ag_backend_device_name(be), threads);
+    printf("load        %.2f s, warm-up step %.2f s\n", t_load, t_warm);
+    printf("prefill     %d tokens in %.3f s = %.2f tok/s\n", n_prompt, t_pp, n_prompt / t_pp);
+    printf("decode      %d tokens in %.3f s = %.2f tok/s (%.1f ms/token) at ctx %d..%d\n", n_gen, t_tg, tg,
+           1000.0 * t_tg / n_gen, n_prompt, n_prompt + n_gen);
+    if (ctx0)
+        printf("decode@0    %d tokens in %.3f s = %.2f tok/s (%.1f ms/token) from an empty cache\n", n_gen, t_tg0,
+               n_gen / t_tg0, 1000.0 * t_tg0 / n_gen);
+    printf("peak RSS    %.1f MiB\n", rss_kb / 1024.0);
+    printf("memcpy bw   %.2f GB/s (%d threads, bytes copied per second)\n", bw / 1e9, threads);
+    printf("bytes/token %.1f MB weights + %.1f MB KV cache (F16, mean ctx)\n", wbytes / 1e6, kv_bytes / 1e6);
+    printf("bound       %.2f tok/s weights only (ours %.0f%%), %.2f tok/s weights+KV (ours %.0f%%)\n", bound_w,
+           100.0 * tg / bound_w, bound_wkv, 100.0 * tg / bound_wkv);
+    if (ctx0)
+        printf("bound@0     %.2f tok/s weights only, ours@0 %.0f%%\n", bound_w, 100.0 * (n_gen / t_tg0) / bound_w);
+    rc = 0;
+fail:
+    if (rc)
+        fprintf(stderr, "eval: %s\n", ag_last_error());
+    free(logits);
+    free(toks);
+    ag_llama_free(m);
+    ag_backend_free(be);
+    return rc;
+}
