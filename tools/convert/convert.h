@@ -13,5 +13,6 @@ typedef struct {
 } convert_opts;
 
 int convert_llm(const char *input, const char *output, const convert_opts *o);
+int convert_speechtokenizer(const char *input, const char *output, const convert_opts *o);
 
 #endif

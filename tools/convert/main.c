@@ -16,6 +16,7 @@ typedef struct {
 static const converter converters[] = {
     {"llm", convert_llm, "HF folder of fnlp/AnyGPT-chat or fnlp/AnyGPT-base (config.json, tokenizer.model, "
                          "added_tokens.json, pytorch_model-*.bin or *.safetensors)"},
+    {"speechtokenizer", convert_speechtokenizer, "SpeechTokenizer folder (config.json, ckpt.dev or SpeechTokenizer.pt)"},
 };
 
 static void usage(FILE *f)
