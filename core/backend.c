@@ -14,6 +14,7 @@ ag_backend *ag_backend_vulkan_new(int device_index)
     return NULL;
 }
 int ag_vulkan_device_count(void) { return 0; }
+int ag_vulkan_first_gpu(void) { return -1; }
 int ag_vulkan_device_name(int index, char *out, size_t out_len)
 {
     (void)index;
@@ -31,8 +32,11 @@ ag_backend *ag_backend_new(ag_device_kind kind, int device_index, int n_threads)
     case AG_DEVICE_VULKAN: return ag_backend_vulkan_new(device_index);
     case AG_DEVICE_AUTO:
     default:
-        if (ag_vulkan_device_count() > 0) {
-            ag_backend *be = ag_backend_vulkan_new(device_index);
+        if (device_index >= 0)
+            return ag_backend_vulkan_new(device_index);
+        {
+            int gpu = ag_vulkan_first_gpu();
+            ag_backend *be = gpu >= 0 ? ag_backend_vulkan_new(gpu) : NULL;
             if (be)
                 return be;
         }

@@ -113,6 +113,27 @@ int ag_vulkan_device_count(void)
     return d ? (int)n : 0;
 }
 
+int ag_vulkan_first_gpu(void)
+{
+    VkInstance inst;
+    if (instance_create(&inst, false) != 0)
+        return -1;
+    uint32_t n;
+    VkPhysicalDevice *d = list_devices(inst, &n);
+    int found = -1;
+    for (uint32_t i = 0; d && i < n && found < 0; i++) {
+        VkPhysicalDeviceProperties p;
+        vkGetPhysicalDeviceProperties(d[i], &p);
+        if (p.deviceType == VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU ||
+            p.deviceType == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU ||
+            p.deviceType == VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU)
+            found = (int)i;
+    }
+    free(d);
+    vkDestroyInstance(inst, NULL);
+    return found;
+}
+
 int ag_vulkan_device_name(int index, char *out, size_t out_len)
 {
     if (out_len)

@@ -53,9 +53,13 @@ ag_backend *ag_backend_vulkan_new(int device_index);
 /* Number of Vulkan physical devices (0 if none / not built); names via ag_vulkan_device_name. */
 int ag_vulkan_device_count(void);
 int ag_vulkan_device_name(int index, char *out, size_t out_len);
+/* Index of the first device that is a GPU (discrete, integrated or virtual; not a CPU driver
+ * such as lavapipe), -1 if none. */
+int ag_vulkan_first_gpu(void);
 
 typedef enum ag_device_kind { AG_DEVICE_AUTO = 0, AG_DEVICE_CPU, AG_DEVICE_VULKAN } ag_device_kind;
-/* auto: vulkan if a device exists, else cpu. */
+/* auto: with device_index >= 0 that Vulkan device; else the first Vulkan GPU (a CPU driver such
+ * as lavapipe is never chosen by auto: the cpu backend is faster there), else cpu. */
 ag_backend *ag_backend_new(ag_device_kind kind, int device_index, int n_threads);
 
 void ag_backend_free(ag_backend *be);
