@@ -4,13 +4,19 @@
  *   {system}\n[Human]: {user}<eoh>\n[MMGPT]: {reply}<eos>\n ... [Human]: {user}<eoh>\n[MMGPT]:
  * where {user} is the task's template from the spec (prompter.py wording, "generation" sic) and
  * text-to-X tasks append " <sosp>" / " <soim>" / " <somu>" so the reply starts in that span.
- * AG_TASK_RAW uses the given text unchanged. The generation session (model + sampler) is not
- * implemented yet: only prompt building is. */
+ * AG_TASK_RAW uses the given text unchanged.
+ *
+ * A generation session (ag_session, second half of this header) owns a loaded LLaMA model, its
+ * tokenizer and a sampler, and runs one reply at a time: prompt -> tokens (KV cache reused for
+ * the longest common prefix with the previous request) -> sampled tokens, streamed as text
+ * pieces and modality items through callbacks. */
 #ifndef ANYGPT_SESSION_H
 #define ANYGPT_SESSION_H
 #include <stddef.h>
 #include <stdint.h>
 #include "anygpt/text.h"
+#include "anygpt/llama.h"
+#include "anygpt/sampling.h"
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -60,6 +66,60 @@ char *ag_prompt_build(const ag_prompt_desc *d);
  * "music-caption", "raw"); -1 / NULL when unknown. */
 int ag_task_from_name(const char *name);
 const char *ag_task_name(ag_task t);
+
+
+/* ---- generation session ---- */
+
+typedef struct ag_session ag_session;
+
+/* Load the LLM (a llama.cpp-convention GGUF with AnyGPT's vocab) onto be. n_ctx: KV length
+ * (0: the model's). The backend stays owned by the caller and must outlive the session. */
+ag_session *ag_session_new(ag_backend *be, const char *model_path, int32_t n_ctx, ag_progress_fn progress,
+                           void *user);
+void ag_session_free(ag_session *s);
+const ag_text_tokenizer *ag_session_tokenizer(const ag_session *s);
+ag_llama *ag_session_model(ag_session *s);
+
+/* Sampling per span kind: text outside modality spans, and inside <sosp>..<eosp>,
+ * <soim>..<eoim>, <somu>..<eomu>. The parameters switch the moment the span tag is generated
+ * (or forced by the prompt), so one reply mixing text and speech uses the spec's text config for
+ * the text and its speech config for the speech. */
+typedef struct ag_gen_config {
+    ag_sampling_params text, speech, image, music;
+    int32_t max_new_tokens; /* whole reply; <= 0: the target modality's default from the spec */
+    uint64_t seed;
+} ag_gen_config;
+
+/* The spec's generation configs (config/*.json of AnyGPT) for a task. */
+void ag_gen_config_default(ag_gen_config *c, ag_task task);
+
+typedef struct ag_gen_callbacks {
+    void *user;
+    /* reply text outside modality spans, complete UTF-8 characters only (may be NULL) */
+    void (*on_text)(void *user, const char *piece, size_t len);
+    /* a modality item, once its end tag is generated or the reply ends inside it (truncated to
+     * whole frames): codes frame-major [n_frames][codebooks] (speech 1, image 1, music 4) */
+    void (*on_item)(void *user, ag_modality m, const int32_t *codes, size_t n_frames, int codebooks);
+    /* polled before every model evaluation: true stops the reply (stats->cancelled) */
+    bool (*should_stop)(void *user);
+} ag_gen_callbacks;
+
+typedef struct ag_gen_stats {
+    int32_t n_prompt;    /* prompt tokens */
+    int32_t n_reused;    /* of which found in the KV cache (common prefix with the last request) */
+    int32_t n_generated; /* tokens sampled */
+    double prefill_s, decode_s;
+    bool cancelled, hit_max_tokens, context_full;
+    char *prompt; /* the prompt text as built (malloc'd; ag_gen_stats_clear frees) */
+    char *reply;  /* the reply as text, modality tokens included, without the end tag: what a
+                     later turn's history holds (malloc'd) */
+} ag_gen_stats;
+void ag_gen_stats_clear(ag_gen_stats *st);
+
+/* Build the prompt of d, generate one reply. 0 on success (also when cancelled), -1 with
+ * ag_last_error() on failure (bad codes, prompt longer than the context, backend error). */
+int ag_session_generate(ag_session *s, const ag_prompt_desc *d, const ag_gen_config *c,
+                        const ag_gen_callbacks *cb, ag_gen_stats *st);
 
 #ifdef __cplusplus
 }
