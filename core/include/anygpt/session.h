@@ -90,7 +90,7 @@ typedef struct ag_gen_config {
     uint64_t seed;
 } ag_gen_config;
 
-/* The spec's generation configs (config/*.json of AnyGPT) for a task. */
+/* The spec's generation configs (AnyGPT config/ files) for a task. */
 void ag_gen_config_default(ag_gen_config *c, ag_task task);
 
 typedef struct ag_gen_callbacks {
