@@ -3,6 +3,7 @@
 #include "anygpt/session.h"
 #include "anygpt/error.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -17,6 +18,7 @@ struct ag_session {
     ag_text_stream *stream;
     int32_t n_vocab;      /* ids the sampler may pick: the model's rows that the vocab names */
     int32_t *cache_ids;   /* what the KV cache holds, n_ctx long */
+    uint8_t *modality_of; /* ag_modality of every id (constrained spans) */
     int32_t n_cache;
     int32_t span_start[N_SPANS], span_end[N_SPANS]; /* tag ids, -1 when the vocab lacks them */
     int32_t end_ids[3];   /* <eos>, <eom>, the tokenizer's EOS: the reply ends */
@@ -55,7 +57,8 @@ ag_session *ag_session_new_kv(ag_backend *be, const char *model_path, int32_t n_
     s->sampler = ag_sampler_new(0);
     s->stream = ag_text_stream_new(s->tok, AG_TEXT_DECODE_SKIP_ADDED);
     s->cache_ids = malloc((size_t)ag_llama_n_ctx(s->model) * sizeof *s->cache_ids);
-    if (!s->sampler || !s->stream || !s->cache_ids) {
+    s->modality_of = malloc((size_t)s->n_vocab);
+    if (!s->sampler || !s->stream || !s->cache_ids || !s->modality_of) {
         ag_set_error("session: out of memory");
         goto fail;
     }
@@ -65,6 +68,10 @@ ag_session *ag_session_new_kv(ag_backend *be, const char *model_path, int32_t n_
     for (int m = 1; m < N_SPANS; m++) {
         s->span_start[m] = tok_id(s->tok, tags[m][0]);
         s->span_end[m] = tok_id(s->tok, tags[m][1]);
+    }
+    for (int32_t i = 0; i < s->n_vocab; i++) {
+        int32_t code;
+        s->modality_of[i] = (uint8_t)ag_text_token_modality(s->tok, i, &code);
     }
     const int32_t ends[3] = {tok_id(s->tok, "<eos>"), tok_id(s->tok, "<eom>"), ag_text_eos(s->tok)};
     for (int i = 0; i < 3; i++)
@@ -91,6 +98,7 @@ void ag_session_free(ag_session *s)
     ag_sampler_free(s->sampler);
     ag_text_stream_free(s->stream);
     free(s->cache_ids);
+    free(s->modality_of);
     free(s);
 }
 
@@ -131,6 +139,7 @@ void ag_gen_config_default(ag_gen_config *c, ag_task task)
     c->music = CFG_MUSIC;
     c->max_new_tokens = default_max_new(task, AG_MODALITY_NONE);
     c->seed = 0;
+    c->constrain_spans = false;
 }
 
 void ag_gen_stats_clear(ag_gen_stats *st)
@@ -344,6 +353,10 @@ int ag_session_generate(ag_session *s, const ag_prompt_desc *d, const ag_gen_con
     int32_t n_gen = 0;
     bool ended = false;
     for (;;) {
+        if (cfg.constrain_spans && g.span)
+            for (int32_t i = 0; i < s->n_vocab; i++)
+                if (s->modality_of[i] != g.span && i != s->span_end[g.span])
+                    logits[i] = -INFINITY;
         int32_t id = ag_sampler_sample(s->sampler, per_span[g.span], logits, s->n_vocab, hist, (size_t)n_hist, n_gen,
                                        s->end_ids, s->n_end);
         if (id < 0)

@@ -92,6 +92,9 @@ typedef struct ag_gen_config {
     ag_sampling_params text, speech, image, music;
     int32_t max_new_tokens; /* whole reply; <= 0: the target modality's default from the spec */
     uint64_t seed;
+    /* Inside a span only its modality's code tokens and its end tag may be sampled (default
+     * false, as the reference, which samples freely and reads only the codes between the tags). */
+    bool constrain_spans;
 } ag_gen_config;
 
 /* The spec's generation configs (AnyGPT config/ files) for a task. */
