@@ -335,7 +335,8 @@ int ag_session_generate(ag_session *s, const ag_prompt_desc *d, const ag_gen_con
 
     if (poll_stop(cb)) {
         st->cancelled = true;
-        rc = 0;
+        st->reply = reply_text(s, forced_span, NULL, 0);
+        rc = st->reply ? 0 : -1;
         goto out;
     }
     double t0 = now_s();

@@ -198,6 +198,18 @@ static void check_reply(const char *bn, const job *j, const seen *s, const ag_ge
     }
     CHECK(st->n_generated == s->ids.n && st->n_prompt == j->prompt.n, "%s %s: stats %d/%d vs %d/%d", bn, j->name,
           st->n_generated, st->n_prompt, s->ids.n, j->prompt.n);
+    const bool ended = j->ref.n && is_end(j->ref.v[j->ref.n - 1]);
+    /* the reply text: the forced start tag (if the prompt opened a span), then the ids, no end id */
+    char want[8192];
+    size_t off = 0;
+    if (j->d.task == AG_TASK_TTS || j->d.task == AG_TASK_TEXT_TO_MUSIC)
+        off = (size_t)snprintf(want, sizeof want, "%s", j->d.task == AG_TASK_TTS ? "<sosp>" : "<somu>");
+    int64_t n = ag_text_decode(TOK, s->ids.v, (size_t)(s->ids.n - ended), 0, want + off, sizeof want - off);
+    CHECK(n >= 0 && st->reply && !strcmp(st->reply, want), "%s %s: reply '%s' vs '%s'", bn, j->name,
+          st->reply ? st->reply : "(null)", want);
+    CHECK(st->hit_max_tokens == !ended && !st->cancelled && !st->context_full && st->reply,
+          "%s %s: flags max %d cancelled %d full %d", bn, j->name, st->hit_max_tokens, st->cancelled,
+          st->context_full);
 }
 
 /* Items and text the ids imply, derived here independently of session.c. */
@@ -339,7 +351,7 @@ static void run_backend(ag_backend *be, const char *model)
         ag_gen_callbacks cb = callbacks(&s);
         s.stop_after = k;
         CHECK(ag_session_generate(ss, &JOBS[J_CHAT].d, &JOBS[J_CHAT].c, &cb, &st) == 0 && st.cancelled &&
-                  st.n_generated == k && s.ids.n == k && s.polls == k + 1,
+                  st.n_generated == k && s.ids.n == k && s.polls == k + 1 && st.reply,
               "%s cancel after %d: generated %d, cancelled %d, polls %d", bn, k, st.n_generated, st.cancelled,
               s.polls);
         ag_gen_stats_clear(&st);
@@ -365,6 +377,19 @@ static void run_backend(ag_backend *be, const char *model)
     CHECK(generate(ss, &JOBS[J_CHAT], &s, &st) == 0, "%s: after failures: %s", bn, ag_last_error());
     check_reply(bn, &JOBS[J_CHAT], &s, &st);
     ag_gen_stats_clear(&st);
+
+    /* a full context ends the reply: the last id sampled has no room to be evaluated */
+    j = &JOBS[J_CHAT];
+    ag_session *small = ag_session_new_kv(be, model, j->prompt.n + 5, AG_TYPE_F32, NULL, NULL);
+    CHECK(small != NULL, "%s: small session: %s", bn, ag_last_error());
+    if (small) {
+        idlist want = j->ref;
+        want.n = 6;
+        CHECK(generate(small, j, &s, &st) == 0 && st.context_full && !st.hit_max_tokens && same_ids(&s.ids, &want),
+              "%s: full context: %d generated, context_full %d", bn, s.ids.n, st.context_full);
+        ag_gen_stats_clear(&st);
+        ag_session_free(small);
+    }
 
     /* 5. seeded sampling: the spec's configs at temperature 1 */
     ag_gen_config c;
