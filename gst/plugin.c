@@ -16,6 +16,7 @@ plugin_init (GstPlugin * plugin)
   GST_ELEMENT_REGISTER (speechtokenize, plugin);
   GST_ELEMENT_REGISTER (encodectokenize, plugin);
   GST_ELEMENT_REGISTER (encodecdecode, plugin);
+  GST_ELEMENT_REGISTER (soundstorm, plugin);
   return TRUE;
 }
 
