@@ -7,11 +7,16 @@
 #include <gst/gst.h>
 
 #include "gstanygptcore.h"
+#include "gstanygptaudioelements.h"
 
 static gboolean
 plugin_init (GstPlugin * plugin)
 {
   anygpt_core_debug_init ();
+  GST_ELEMENT_REGISTER (speechtokenize, plugin);
+  GST_ELEMENT_REGISTER (encodectokenize, plugin);
+  GST_ELEMENT_REGISTER (encodecdecode, plugin);
+  GST_ELEMENT_REGISTER (soundstorm, plugin);
   return TRUE;
 }
 

@@ -1,0 +1,370 @@
+/**
+ * SECTION:element-encodecdecode
+ * @title: encodecdecode
+ *
+ * SEANet codec decoder: AnyGPT token buffers in, audio out. The model file chooses the mode:
+ * a SpeechTokenizer GGUF (16 kHz) decodes speech tokens (modality=speech), an Encodec 32 kHz
+ * GGUF decodes music tokens (modality=music). The sink caps follow the loaded model
+ * (codebook-size = the model's, rate = sample rate / hop, codebooks 1..n_q); the source caps
+ * are F32LE mono at the model's sample rate.
+ *
+ * Fewer codebooks than the model's n_q decode with the first N RVQ layers only (the missing
+ * residual layers count as zero: coarser audio, e.g. semantic layer only).
+ *
+ * One token buffer in gives one audio buffer of frames * hop samples out, with the input's PTS
+ * (or, when it has none, the end of the previous output, from 0) and the duration of those
+ * samples. Codes outside the codebook are a stream error, not a crash. Decoding runs in the
+ * streaming thread.
+ *
+ * Why a GstElement with explicit pads and not GstAudioDecoder: every input is one whole item
+ * (an utterance, a clip) with its own timestamp and gaps between items are normal;
+ * GstAudioDecoder's sample-counting timestamps and resync logic do not add anything here.
+ *
+ * ## Example launch line
+ * |[
+ * gst-launch-1.0 ... ! speechtokenize model-path=st.gguf layers=8 !
+ *   encodecdecode model-path=st.gguf ! audioconvert ! wavenc ! filesink location=out.wav
+ * ]|
+ */
+#include "gstanygptaudioelements.h"
+#include "gstanygptcodec.h"
+
+#include "anygpt/error.h"
+
+#define GST_CAT_DEFAULT anygpt_core_debug
+
+#define GST_TYPE_ENCODECDECODE (gst_encodecdecode_get_type ())
+G_DECLARE_FINAL_TYPE (GstEncodecDecode, gst_encodecdecode, GST, ENCODECDECODE, GstElement)
+
+struct _GstEncodecDecode
+{
+  GstElement parent;
+  GstPad *sinkpad, *srcpad;
+  /* properties (object lock) */
+  gchar *model_path;
+  GstAnygptDevice device;
+  gint device_index, threads;
+  /* model (READY and up) */
+  ag_backend *backend;
+  ag_seanet *model;
+  ag_seanet_info info;
+  /* stream */
+  GstAnygptTokensInfo tokens;
+  gboolean have_caps;
+  GstClockTime next_pts;
+  guint64 next_offset;
+};
+
+G_DEFINE_TYPE (GstEncodecDecode, gst_encodecdecode, GST_TYPE_ELEMENT);
+GST_ELEMENT_REGISTER_DEFINE (encodecdecode, "encodecdecode", GST_RANK_NONE,
+    GST_TYPE_ENCODECDECODE);
+
+enum
+{
+  PROP_0,
+  PROP_MODEL_PATH,
+  PROP_DEVICE,
+  PROP_DEVICE_INDEX,
+  PROP_THREADS,
+};
+
+#define DEFAULT_DEVICE GST_ANYGPT_DEVICE_AUTO
+#define DEFAULT_DEVICE_INDEX -1
+#define DEFAULT_THREADS 0
+
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src", GST_PAD_SRC,
+    GST_PAD_ALWAYS, GST_STATIC_CAPS ("audio/x-raw, format=(string)F32LE, "
+        "rate=(int)[1, MAX], channels=(int)1, layout=(string)interleaved"));
+
+static GstAnygptModality
+model_modality (GstEncodecDecode * self)
+{
+  /* SpeechTokenizer is the 16 kHz codec; Encodec 32 kHz carries music */
+  return self->info.sample_rate == 16000 ? GST_ANYGPT_MODALITY_SPEECH :
+      GST_ANYGPT_MODALITY_MUSIC;
+}
+
+/* what the loaded model accepts */
+static GstCaps *
+model_sink_caps (GstEncodecDecode * self)
+{
+  gint num, den;
+  gst_anygpt_codec_frame_rate (&self->info, &num, &den);
+  return gst_caps_new_simple (GST_ANYGPT_TOKENS_MEDIA_TYPE,
+      "modality", G_TYPE_STRING, gst_anygpt_modality_name (model_modality (self)),
+      "codebooks", GST_TYPE_INT_RANGE, 1, MAX (self->info.n_q, 2),
+      "codebook-size", G_TYPE_INT, self->info.codebook_size,
+      "rate", GST_TYPE_FRACTION, num, den, NULL);
+}
+
+static GstCaps *
+model_src_caps (GstEncodecDecode * self)
+{
+  return gst_caps_new_simple ("audio/x-raw", "format", G_TYPE_STRING, "F32LE",
+      "rate", G_TYPE_INT, self->info.sample_rate, "channels", G_TYPE_INT, 1,
+      "layout", G_TYPE_STRING, "interleaved", NULL);
+}
+
+static gboolean
+gst_encodecdecode_query (GstPad * pad, GstObject * parent, GstQuery * query)
+{
+  GstEncodecDecode *self = GST_ENCODECDECODE (parent);
+  if (GST_QUERY_TYPE (query) == GST_QUERY_CAPS && self->model) {
+    GstCaps *caps = pad == self->sinkpad ? model_sink_caps (self) : model_src_caps (self);
+    GstCaps *filter, *res;
+    gst_query_parse_caps (query, &filter);
+    res = filter ? gst_caps_intersect_full (filter, caps, GST_CAPS_INTERSECT_FIRST) :
+        gst_caps_ref (caps);
+    gst_query_set_caps_result (query, res);
+    gst_caps_unref (res);
+    gst_caps_unref (caps);
+    return TRUE;
+  }
+  return gst_pad_query_default (pad, parent, query);
+}
+
+static gboolean
+set_caps (GstEncodecDecode * self, GstCaps * caps)
+{
+  GstAnygptTokensInfo ti;
+  GstCaps *want = model_sink_caps (self);
+  gboolean ok = gst_anygpt_tokens_info_from_caps (&ti, caps) && gst_caps_is_subset (caps, want)
+      && ti.codebooks <= self->info.n_q;
+  gst_caps_unref (want);
+  if (!ok) {
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, (NULL),
+        ("the model (%d Hz, %d codebooks of %d) cannot decode %" GST_PTR_FORMAT,
+            self->info.sample_rate, self->info.n_q, self->info.codebook_size, caps));
+    return FALSE;
+  }
+  self->tokens = ti;
+  GstCaps *out = model_src_caps (self);
+  ok = gst_pad_push_event (self->srcpad, gst_event_new_caps (out));
+  gst_caps_unref (out);
+  self->have_caps = ok;
+  return ok;
+}
+
+static gboolean
+gst_encodecdecode_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
+{
+  GstEncodecDecode *self = GST_ENCODECDECODE (parent);
+  switch (GST_EVENT_TYPE (event)) {
+    case GST_EVENT_CAPS:{
+      GstCaps *caps;
+      gst_event_parse_caps (event, &caps);
+      gboolean ok = set_caps (self, caps);
+      gst_event_unref (event);
+      return ok;
+    }
+    case GST_EVENT_FLUSH_STOP:
+      self->next_pts = 0;
+      self->next_offset = 0;
+      break;
+    default:
+      break;
+  }
+  return gst_pad_event_default (pad, parent, event);
+}
+
+static GstFlowReturn
+gst_encodecdecode_chain (GstPad * pad, GstObject * parent, GstBuffer * in)
+{
+  GstEncodecDecode *self = GST_ENCODECDECODE (parent);
+  GstMapInfo imap, omap;
+  const gint32 *ids;
+  gsize frames;
+  if (!self->have_caps) {
+    gst_buffer_unref (in);
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, (NULL), ("token buffer before caps"));
+    return GST_FLOW_NOT_NEGOTIATED;
+  }
+  if (!gst_anygpt_tokens_map (in, &self->tokens, &imap, &ids, &frames)) {
+    GST_ELEMENT_ERROR (self, STREAM, DECODE, ("Malformed token buffer"),
+        ("%" G_GSIZE_FORMAT " bytes is not a whole number of %d-codebook int32 frames",
+            gst_buffer_get_size (in), self->tokens.codebooks));
+    gst_buffer_unref (in);
+    return GST_FLOW_ERROR;
+  }
+  GstClockTime pts = GST_BUFFER_PTS_IS_VALID (in) ? GST_BUFFER_PTS (in) : self->next_pts;
+  if (frames == 0) {
+    gst_buffer_unmap (in, &imap);
+    gst_buffer_unref (in);
+    return GST_FLOW_OK;
+  }
+  gsize samples = frames * (gsize) self->info.hop;
+  GstBuffer *out = gst_buffer_new_allocate (NULL, samples * sizeof (gfloat), NULL);
+  gst_buffer_map (out, &omap, GST_MAP_WRITE);
+  int rc = ag_seanet_decode (self->model, ids, (int64_t) frames, self->tokens.codebooks,
+      (float *) omap.data);
+  gst_buffer_unmap (out, &omap);
+  gst_buffer_unmap (in, &imap);
+  gboolean marker = GST_BUFFER_FLAG_IS_SET (in, GST_BUFFER_FLAG_MARKER);
+  gst_buffer_unref (in);
+  if (rc != 0) {
+    gst_buffer_unref (out);
+    GST_ELEMENT_ERROR (self, STREAM, DECODE, ("Cannot decode tokens"), ("%s", ag_last_error ()));
+    return GST_FLOW_ERROR;
+  }
+  GstClockTime dur = gst_util_uint64_scale (samples, GST_SECOND, self->info.sample_rate);
+  GST_BUFFER_PTS (out) = pts;
+  GST_BUFFER_DURATION (out) = dur;
+  GST_BUFFER_OFFSET (out) = self->next_offset;
+  GST_BUFFER_OFFSET_END (out) = self->next_offset + samples;
+  if (marker)
+    GST_BUFFER_FLAG_SET (out, GST_BUFFER_FLAG_MARKER);
+  self->next_pts = pts + dur;
+  self->next_offset += samples;
+  return gst_pad_push (self->srcpad, out);
+}
+
+static GstStateChangeReturn
+gst_encodecdecode_change_state (GstElement * element, GstStateChange transition)
+{
+  GstEncodecDecode *self = GST_ENCODECDECODE (element);
+  if (transition == GST_STATE_CHANGE_NULL_TO_READY) {
+    GST_OBJECT_LOCK (self);
+    gchar *path = g_strdup (self->model_path);
+    GstAnygptDevice dev = self->device;
+    gint idx = self->device_index, threads = self->threads;
+    GST_OBJECT_UNLOCK (self);
+    self->model = gst_anygpt_codec_load (element, path, dev, idx, threads,
+        "SpeechTokenizer or Encodec", 0, &self->backend);
+    g_free (path);
+    if (!self->model)
+      return GST_STATE_CHANGE_FAILURE;
+    self->info = *ag_seanet_info_of (self->model);
+  } else if (transition == GST_STATE_CHANGE_READY_TO_PAUSED) {
+    self->have_caps = FALSE;
+    self->next_pts = 0;
+    self->next_offset = 0;
+  }
+  GstStateChangeReturn ret =
+      GST_ELEMENT_CLASS (gst_encodecdecode_parent_class)->change_state (element, transition);
+  if (transition == GST_STATE_CHANGE_READY_TO_NULL) {
+    g_clear_pointer (&self->model, ag_seanet_free);
+    g_clear_pointer (&self->backend, ag_backend_free);
+  }
+  return ret;
+}
+
+static void
+gst_encodecdecode_set_property (GObject * object, guint prop_id, const GValue * value,
+    GParamSpec * pspec)
+{
+  GstEncodecDecode *self = GST_ENCODECDECODE (object);
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_MODEL_PATH:
+      g_free (self->model_path);
+      self->model_path = g_value_dup_string (value);
+      break;
+    case PROP_DEVICE:
+      self->device = g_value_get_enum (value);
+      break;
+    case PROP_DEVICE_INDEX:
+      self->device_index = g_value_get_int (value);
+      break;
+    case PROP_THREADS:
+      self->threads = g_value_get_int (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+static void
+gst_encodecdecode_get_property (GObject * object, guint prop_id, GValue * value,
+    GParamSpec * pspec)
+{
+  GstEncodecDecode *self = GST_ENCODECDECODE (object);
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_MODEL_PATH:
+      g_value_set_string (value, self->model_path);
+      break;
+    case PROP_DEVICE:
+      g_value_set_enum (value, self->device);
+      break;
+    case PROP_DEVICE_INDEX:
+      g_value_set_int (value, self->device_index);
+      break;
+    case PROP_THREADS:
+      g_value_set_int (value, self->threads);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+static void
+gst_encodecdecode_finalize (GObject * object)
+{
+  GstEncodecDecode *self = GST_ENCODECDECODE (object);
+  g_free (self->model_path);
+  g_clear_pointer (&self->model, ag_seanet_free);
+  g_clear_pointer (&self->backend, ag_backend_free);
+  G_OBJECT_CLASS (gst_encodecdecode_parent_class)->finalize (object);
+}
+
+static void
+gst_encodecdecode_class_init (GstEncodecDecodeClass * klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  /* the model is loaded on NULL->READY: these take effect at the next load */
+  const GParamFlags flags = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS;
+
+  gobject_class->set_property = gst_encodecdecode_set_property;
+  gobject_class->get_property = gst_encodecdecode_get_property;
+  gobject_class->finalize = gst_encodecdecode_finalize;
+  element_class->change_state = GST_DEBUG_FUNCPTR (gst_encodecdecode_change_state);
+
+  g_object_class_install_property (gobject_class, PROP_MODEL_PATH,
+      g_param_spec_string ("model-path", "Model path",
+          "GGUF of a SpeechTokenizer (speech) or Encodec 32 kHz (music) model, loaded on "
+          "NULL->READY", NULL, flags));
+  g_object_class_install_property (gobject_class, PROP_DEVICE,
+      g_param_spec_enum ("device", "Device", "Compute device", GST_TYPE_ANYGPT_DEVICE,
+          DEFAULT_DEVICE, flags));
+  g_object_class_install_property (gobject_class, PROP_DEVICE_INDEX,
+      g_param_spec_int ("device-index", "Device index",
+          "Vulkan device index (-1: first GPU, else the first device)", -1, 64,
+          DEFAULT_DEVICE_INDEX, flags));
+  g_object_class_install_property (gobject_class, PROP_THREADS,
+      g_param_spec_int ("threads", "Threads", "CPU threads (0: all online processors)", 0, 1024,
+          DEFAULT_THREADS, flags));
+
+  GstCaps *sink = gst_caps_new_empty ();
+  gst_caps_append (sink, gst_anygpt_tokens_caps_any ("speech"));
+  gst_caps_append (sink, gst_anygpt_tokens_caps_any ("music"));
+  gst_element_class_add_pad_template (element_class,
+      gst_pad_template_new ("sink", GST_PAD_SINK, GST_PAD_ALWAYS, sink));
+  gst_caps_unref (sink);
+  gst_element_class_add_static_pad_template (element_class, &src_template);
+  gst_element_class_set_static_metadata (element_class, "SEANet codec decoder",
+      "Codec/Decoder/Audio", "AnyGPT speech tokens (SpeechTokenizer) or music tokens (Encodec "
+      "32 kHz) to audio, chosen by the model file", "gst-anygpt");
+  gst_type_mark_as_plugin_api (GST_TYPE_ANYGPT_DEVICE, 0);
+}
+
+static void
+gst_encodecdecode_init (GstEncodecDecode * self)
+{
+  self->device = DEFAULT_DEVICE;
+  self->device_index = DEFAULT_DEVICE_INDEX;
+  self->threads = DEFAULT_THREADS;
+  self->sinkpad = gst_pad_new_from_template (gst_element_class_get_pad_template
+      (GST_ELEMENT_GET_CLASS (self), "sink"), "sink");
+  gst_pad_set_chain_function (self->sinkpad, GST_DEBUG_FUNCPTR (gst_encodecdecode_chain));
+  gst_pad_set_event_function (self->sinkpad, GST_DEBUG_FUNCPTR (gst_encodecdecode_sink_event));
+  gst_pad_set_query_function (self->sinkpad, GST_DEBUG_FUNCPTR (gst_encodecdecode_query));
+  gst_element_add_pad (GST_ELEMENT (self), self->sinkpad);
+  self->srcpad = gst_pad_new_from_static_template (&src_template, "src");
+  gst_pad_set_query_function (self->srcpad, GST_DEBUG_FUNCPTR (gst_encodecdecode_query));
+  gst_element_add_pad (GST_ELEMENT (self), self->srcpad);
+}

@@ -1,0 +1,248 @@
+/* encodecdecode in a GstHarness on the tiny SpeechTokenizer model: sink caps follow the model,
+ * output length frames * hop and samples equal to ag_seanet_decode (cpu; vulkan within a
+ * tolerance when a device exists), fewer codebooks, timestamps with and without input PTS,
+ * hostile buffers (codes out of range, partial frames) as errors, empty buffers.
+ *
+ * usage: test_encodecdecode SPEECHTOKENIZER.gguf OTHER-ARCH.gguf */
+#include "audio_util.h"
+
+#define RATE 16000
+#define HOP 320
+
+static GstCaps *
+token_caps (const gchar * modality, gint codebooks, gint size)
+{
+  return gst_caps_new_simple ("application/x-anygpt-tokens", "modality", G_TYPE_STRING,
+      modality, "codebooks", G_TYPE_INT, codebooks, "codebook-size", G_TYPE_INT, size,
+      "rate", GST_TYPE_FRACTION, 50, 1, NULL);
+}
+
+static GstBuffer *
+token_buffer (const gint32 * ids, gsize n, GstClockTime pts)
+{
+  GstBuffer *b = n ? gst_buffer_new_memdup (ids, n * sizeof (gint32)) : gst_buffer_new ();
+  GST_BUFFER_PTS (b) = pts;
+  return b;
+}
+
+/* ag_seanet_decode on cpu (threads 1) */
+static gfloat *
+core_decode (const gint32 * codes, gint64 frames, gint n_q)
+{
+  ag_backend *be = ag_backend_cpu_new (1);
+  ag_seanet *m = ag_seanet_load (be, model_path, NULL, NULL);
+  fail_unless (m != NULL, "%s", ag_last_error ());
+  gfloat *audio = g_new (gfloat, frames * HOP);
+  fail_unless (ag_seanet_decode (m, codes, frames, n_q, audio) == 0, "%s", ag_last_error ());
+  ag_seanet_free (m);
+  ag_backend_free (be);
+  return audio;
+}
+
+/* interleave the first n_q of 8 layers */
+static gint32 *
+first_layers (const gint32 * codes8, gint64 frames, gint n_q)
+{
+  gint32 *c = g_new (gint32, frames * n_q);
+  for (gint64 t = 0; t < frames; t++)
+    for (gint q = 0; q < n_q; q++)
+      c[t * n_q + q] = codes8[t * 8 + q];
+  return c;
+}
+
+GST_START_TEST (test_caps)
+{
+  GstHarness *h = harness_for ("encodecdecode", "cpu", NULL);
+  GstPad *sink = gst_element_get_static_pad (h->element, "sink");
+  GstCaps *caps = gst_pad_query_caps (sink, NULL);
+  GstStructure *s = gst_caps_get_structure (caps, 0);
+  gint k = 0;
+  fail_unless_equals_string (gst_structure_get_string (s, "modality"), "speech");
+  fail_unless (gst_structure_get_int (s, "codebook-size", &k) && k == 64);
+  gst_caps_unref (caps);
+
+  GstCaps *ok8 = token_caps ("speech", 8, 64), *ok1 = token_caps ("speech", 1, 64);
+  GstCaps *too_many = token_caps ("speech", 9, 64), *wrong_k = token_caps ("speech", 8, 1024);
+  GstCaps *music = token_caps ("music", 4, 64);
+  fail_unless (gst_pad_query_accept_caps (sink, ok8));
+  fail_unless (gst_pad_query_accept_caps (sink, ok1));
+  fail_if (gst_pad_query_accept_caps (sink, too_many), "9 codebooks accepted");
+  fail_if (gst_pad_query_accept_caps (sink, wrong_k), "codebook-size 1024 accepted");
+  fail_if (gst_pad_query_accept_caps (sink, music), "music accepted by a speech model");
+
+  GstPad *src = gst_element_get_static_pad (h->element, "src");
+  GstCaps *out = gst_pad_query_caps (src, NULL);
+  gint rate = 0;
+  fail_unless (gst_caps_is_fixed (out));
+  fail_unless (gst_structure_get_int (gst_caps_get_structure (out, 0), "rate", &rate) &&
+      rate == RATE);
+  gst_caps_unref (out);
+
+  gst_caps_unref (ok8);
+  gst_caps_unref (ok1);
+  gst_caps_unref (too_many);
+  gst_caps_unref (wrong_k);
+  gst_caps_unref (music);
+  gst_object_unref (src);
+  gst_object_unref (sink);
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
+static void
+check_decode (const gchar * device, gint n_q)
+{
+  const gsize n = RATE * 3 / 10;
+  gfloat *x = make_speech (n, RATE, 150, 5);
+  gint64 frames;
+  gint32 *codes8 = core_encode (x, n, 8, &frames);
+  gint32 *codes = first_layers (codes8, frames, n_q);
+  gfloat *want = core_decode (codes, frames, n_q);
+
+  GstHarness *h = harness_for ("encodecdecode", device, NULL);
+  gst_harness_set_src_caps (h, token_caps ("speech", n_q, 64));
+  fail_unless_equals_int (gst_harness_push (h, token_buffer (codes, frames * n_q, GST_SECOND)),
+      GST_FLOW_OK);
+  GstBuffer *b = gst_harness_pull (h);
+  fail_unless_equals_int (gst_buffer_get_size (b), frames * HOP * 4);
+  fail_unless_equals_uint64 (GST_BUFFER_PTS (b), GST_SECOND);
+  fail_unless_equals_uint64 (GST_BUFFER_DURATION (b),
+      gst_util_uint64_scale (frames * HOP, GST_SECOND, RATE));
+  GstMapInfo map;
+  gst_buffer_map (b, &map, GST_MAP_READ);
+  const gfloat *y = (const gfloat *) map.data;
+  gdouble peak = 0, worst = 0;
+  for (gint64 i = 0; i < frames * HOP; i++) {
+    peak = MAX (peak, fabs (want[i]));
+    worst = MAX (worst, fabs (y[i] - want[i]));
+  }
+  gst_buffer_unmap (b, &map);
+  g_print ("# device %s, %d codebooks: max |diff| %.3g (peak %.3g)\n", device, n_q, worst, peak);
+  fail_unless (peak > 0);
+  if (g_str_equal (device, "cpu"))
+    fail_unless (worst == 0, "cpu output differs from the core by %g", worst);
+  else
+    fail_unless (worst <= 1e-4 * peak + 1e-6, "vulkan differs by %g (peak %g)", worst, peak);
+  gst_buffer_unref (b);
+  g_free (want);
+  g_free (codes);
+  g_free (codes8);
+  g_free (x);
+  gst_harness_teardown (h);
+}
+
+GST_START_TEST (test_decode_cpu)
+{
+  check_decode ("cpu", 8);
+  check_decode ("cpu", 1);
+  /* so the 1-codebook case above really differs from the full decode */
+  gint32 c8[2 * 8], c1[2];
+  for (gint i = 0; i < 16; i++)
+    c8[i] = (i * 13 + 5) % 64;
+  c1[0] = c8[0];
+  c1[1] = c8[8];
+  gfloat *a = core_decode (c8, 2, 8), *b = core_decode (c1, 2, 1);
+  gdouble diff = 0;
+  for (gint i = 0; i < 2 * HOP; i++)
+    diff = MAX (diff, fabs (a[i] - b[i]));
+  fail_unless (diff > 0, "1 and 8 codebooks decode the same");
+  g_free (a);
+  g_free (b);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_decode_vulkan)
+{
+  if (!vulkan_present ()) {
+    g_print ("# device vulkan: none found, skipped\n");
+    return;
+  }
+  check_decode ("vulkan", 8);
+}
+
+GST_END_TEST;
+
+/* without input PTS the output runs on from 0; empty buffers give nothing */
+GST_START_TEST (test_timestamps_without_pts)
+{
+  gint32 ids[10 * 2] = { 0 };
+  for (gint i = 0; i < 20; i++)
+    ids[i] = (i * 7) % 64;
+  GstHarness *h = harness_for ("encodecdecode", "cpu", NULL);
+  gst_harness_set_src_caps (h, token_caps ("speech", 2, 64));
+  fail_unless_equals_int (gst_harness_push (h, token_buffer (ids, 20, GST_CLOCK_TIME_NONE)),
+      GST_FLOW_OK);
+  fail_unless_equals_int (gst_harness_push (h, token_buffer (ids, 0, GST_CLOCK_TIME_NONE)),
+      GST_FLOW_OK);
+  fail_unless_equals_int (gst_harness_push (h, token_buffer (ids, 10, GST_CLOCK_TIME_NONE)),
+      GST_FLOW_OK);
+  fail_unless_equals_int (gst_harness_buffers_received (h), 2);
+  GstBuffer *a = gst_harness_pull (h), *b = gst_harness_pull (h);
+  fail_unless_equals_uint64 (GST_BUFFER_PTS (a), 0);
+  fail_unless_equals_uint64 (GST_BUFFER_DURATION (a), 200 * GST_MSECOND);
+  fail_unless_equals_uint64 (GST_BUFFER_PTS (b), 200 * GST_MSECOND);
+  fail_unless_equals_uint64 (GST_BUFFER_DURATION (b), 100 * GST_MSECOND);
+  fail_unless_equals_int (gst_buffer_get_size (b), 5 * HOP * 4);
+  gst_buffer_unref (a);
+  gst_buffer_unref (b);
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
+static void
+check_hostile (const gint32 * ids, gsize n_bytes, const gchar * expect)
+{
+  GstHarness *h = harness_for ("encodecdecode", "cpu", NULL);
+  gst_harness_set_src_caps (h, token_caps ("speech", 2, 64));
+  GstBuffer *buf = gst_buffer_new_memdup (ids, n_bytes);
+  fail_unless_equals_int (gst_harness_push (h, buf), GST_FLOW_ERROR);
+  fail_unless_equals_int (gst_harness_buffers_received (h), 0);
+  GstMessage *m = gst_bus_pop_filtered (harness_bus (h), GST_MESSAGE_ERROR);
+  fail_unless (m != NULL, "no error message");
+  GError *err = NULL;
+  gchar *dbg = NULL;
+  gst_message_parse_error (m, &err, &dbg);
+  g_print ("# refused: %s | %s\n", err->message, dbg);
+  fail_unless (dbg && strstr (dbg, expect), "want '%s' in '%s'", expect, dbg);
+  g_error_free (err);
+  g_free (dbg);
+  gst_message_unref (m);
+  gst_harness_teardown (h);
+}
+
+GST_START_TEST (test_hostile)
+{
+  gint32 ids[8] = { 1, 2, 3, 64, 5, 6, 7, 8 };
+  check_hostile (ids, sizeof ids, "outside the codebook");
+  gint32 neg[4] = { 1, -1, 3, 4 };
+  check_hostile (neg, sizeof neg, "outside the codebook");
+  gint32 ok[4] = { 1, 2, 3, 4 };
+  check_hostile (ok, 12, "not a whole number");
+}
+
+GST_END_TEST;
+
+static Suite *
+encodecdecode_suite (void)
+{
+  Suite *s = suite_create ("encodecdecode");
+  TCase *tc = tcase_create ("general");
+  suite_add_tcase (s, tc);
+  tcase_add_test (tc, test_caps);
+  tcase_add_test (tc, test_decode_cpu);
+  tcase_add_test (tc, test_decode_vulkan);
+  tcase_add_test (tc, test_timestamps_without_pts);
+  tcase_add_test (tc, test_hostile);
+  return s;
+}
+
+int
+main (int argc, char **argv)
+{
+  gst_check_init (&argc, &argv);
+  parse_args (argc, argv);
+  return gst_check_run_suite (encodecdecode_suite (), "encodecdecode", __FILE__);
+}
