@@ -281,7 +281,8 @@ GST_START_TEST (test_max_utterance)
 
 GST_END_TEST;
 
-/* no audio, or less than one frame (320 samples): nothing pushed, no error */
+/* no audio, or less than one frame (320 samples): nothing pushed, no error; partial samples
+ * are an error */
 GST_START_TEST (test_empty)
 {
   gfloat x[300] = { 0 };
@@ -295,6 +296,15 @@ GST_START_TEST (test_empty)
   fail_unless_equals_int (gst_harness_buffers_received (h), 0);
   GstMessage *m = gst_bus_pop_filtered (harness_bus (h), GST_MESSAGE_ERROR);
   fail_unless (m == NULL, "error posted for empty input");
+  harness_teardown (h);
+
+  /* a partial sample is malformed input: an error, not a crash */
+  h = harness_for ("speechtokenize", "cpu", NULL);
+  start_stream (h);
+  fail_unless_equals_int (gst_harness_push (h, gst_buffer_new_memdup (x, 6)), GST_FLOW_ERROR);
+  m = gst_bus_pop_filtered (harness_bus (h), GST_MESSAGE_ERROR);
+  fail_unless (m != NULL, "no error for a 6-byte buffer");
+  gst_message_unref (m);
   harness_teardown (h);
 }
 
