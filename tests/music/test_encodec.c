@@ -198,6 +198,33 @@ static void run_model(ag_backend *be, const char *gguf, bool f16)
     ag_seanet_free(m);
 }
 
+/* Copy of gguf with the value of a KV patched in place (bool: 1 byte; string: same length), then
+ * loading must fail naming the key: the file's own claims about the model are checked. */
+static void check_patched_kv(ag_backend *be, const char *gguf, const char *key, const char *val, size_t vlen)
+{
+    size_t n;
+    uint8_t *d = read_all(gguf, &n);
+    uint8_t *k = d ? memmem(d, n, key, strlen(key)) : NULL;
+    char out[4096];
+    snprintf(out, sizeof out, "%s/patched-%s.gguf", out_dir, key);
+    FILE *f = NULL;
+    /* after the key: u32 value type, then the value (strings: u64 length first) */
+    const size_t off = k ? (size_t)(k - d) + strlen(key) + 4 + (vlen > 1 ? 8 : 0) : 0;
+    if (k && off + vlen <= n && (f = fopen(out, "wb"))) {
+        memcpy(d + off, val, vlen);
+        CHECK(fwrite(d, 1, n, f) == n, "write %s", out);
+        fclose(f);
+        ag_seanet *m = ag_seanet_load(be, out, NULL, NULL);
+        CHECK(!m && strstr(ag_last_error(), key), "patched %s accepted (%s)", key, m ? "loaded" : ag_last_error());
+        if (!m)
+            printf("# refused patched %s: %s\n", key, ag_last_error());
+        ag_seanet_free(m);
+    } else {
+        CHECK(0, "cannot patch %s in %s", key, gguf);
+    }
+    free(d);
+}
+
 static bool same_file(const char *a, const char *b)
 {
     size_t na, nb;
@@ -244,6 +271,8 @@ int main(int argc, char **argv)
         printf("# device: cpu (%d threads)\n", ag_backend_cpu_n_threads(cpu));
         run_model(cpu, gguf, false);
         run_model(cpu, gguf16, true);
+        check_patched_kv(cpu, gguf, "encodec.causal", "\1", 1);
+        check_patched_kv(cpu, gguf, "encodec.pad_mode", "circula", 7);
         ag_backend_free(cpu);
     }
     const char *req = getenv("AG_REQUIRE_VULKAN");
