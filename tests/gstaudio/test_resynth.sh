@@ -3,9 +3,10 @@
 # through decodebin/resample/tokens/decode and must come out as a 16 kHz mono WAV of a whole
 # number of 320-sample frames, ~1 s long and not silent. Also the scripts' --help and refusals
 # (no model; music-resynth given a speech model).
-# usage: test_resynth.sh SRCDIR BUILDDIR SPEECHTOKENIZER.gguf PYTHON
+# With an Encodec GGUF, pipelines/music-resynth.sh likewise (32 kHz) and with --clip-length 0.5.
+# usage: test_resynth.sh SRCDIR BUILDDIR SPEECHTOKENIZER.gguf PYTHON [ENCODEC.gguf]
 set -uo pipefail
-src=$1 build=$2 model=$3 py=$4
+src=$1 build=$2 model=$3 py=$4 encodec=${5:-}
 export GST_PLUGIN_PATH="$build/gst"  # system plugins too: decodebin, audioresample, wavenc
 export GST_REGISTRY_1_0="$build/tests/gstaudio/registry-resynth.bin"
 tmp=$(mktemp -d)
@@ -29,13 +30,30 @@ check "music-resynth.sh refuses a speech model" bash -c \
 
 check "speech-resynth.sh runs" env ANYGPT_SPEECHTOKENIZER="$model" \
   "$src/pipelines/speech-resynth.sh" -d cpu "$tmp/in.wav" "$tmp/out.wav"
-check "output WAV: 16 kHz mono S16, whole frames, ~1 s, not silent" "$py" - "$tmp/out.wav" <<'PY'
+# wav_ok FILE RATE HOP SAMPLES: mono S16 at RATE, whole HOP frames, SAMPLES +- one frame, not silent
+wav_ok() {
+  "$py" - "$@" <<'PY'
 import array, sys, wave
-w = wave.open(sys.argv[1])
+path, want_rate, hop, want_n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+w = wave.open(path)
 rate, ch, width, n = w.getframerate(), w.getnchannels(), w.getsampwidth(), w.getnframes()
 x = array.array('h', w.readframes(n))
 peak = max(abs(v) for v in x) if x else 0
-print(f"# out.wav: {rate} Hz, {ch} ch, {8 * width} bit, {n} samples, peak {peak}")
-sys.exit(0 if (rate, ch, width) == (16000, 1, 2) and n % 320 == 0 and abs(n - 16000) <= 320 and peak > 100 else 1)
+print(f"# {path}: {rate} Hz, {ch} ch, {8 * width} bit, {n} samples, peak {peak}")
+sys.exit(0 if (rate, ch, width) == (want_rate, 1, 2) and n % hop == 0 and abs(n - want_n) <= hop
+         and peak > 100 else 1)
 PY
+}
+check "speech WAV: 16 kHz mono S16, whole frames, ~1 s, not silent" wav_ok "$tmp/out.wav" 16000 320 16000
+
+if [ -n "$encodec" ]; then
+  check "music-resynth.sh runs" env ANYGPT_ENCODEC="$encodec" \
+    "$src/pipelines/music-resynth.sh" -d cpu "$tmp/in.wav" "$tmp/music.wav"
+  check "music WAV: 32 kHz mono S16, whole frames, ~1 s, not silent" wav_ok "$tmp/music.wav" 32000 640 32000
+  check "music-resynth.sh --clip-length 0.5" env ANYGPT_ENCODEC="$encodec" \
+    "$src/pipelines/music-resynth.sh" -d cpu -c 0.5 "$tmp/in.wav" "$tmp/clip.wav"
+  check "clipped WAV: 0.5 s" wav_ok "$tmp/clip.wav" 32000 640 16000
+else
+  echo "# no Encodec model: music-resynth.sh only checked for --help and refusals"
+fi
 exit $fail
