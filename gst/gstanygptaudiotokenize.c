@@ -202,6 +202,13 @@ gst_anygpt_audio_tokenize_chain (GstPad * pad, GstObject * parent, GstBuffer * b
     return GST_FLOW_ERROR;
   }
   gsize n = map.size / sizeof (gfloat);
+  if (map.size % sizeof (gfloat)) {
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT, ("Malformed audio buffer"),
+        ("%" G_GSIZE_FORMAT " bytes is not a whole number of F32 samples", map.size));
+    gst_buffer_unmap (buf, &map);
+    gst_buffer_unref (buf);
+    return GST_FLOW_ERROR;
+  }
   if (GST_BUFFER_PTS_IS_VALID (buf)) {
     p->anchor_pts = GST_BUFFER_PTS (buf);
     p->anchor_pos = p->n_total;
@@ -212,8 +219,8 @@ gst_anygpt_audio_tokenize_chain (GstPad * pad, GstObject * parent, GstBuffer * b
     p->cap_pending = MAX (p->n_pending + n, p->cap_pending * 2);
     p->pending = g_realloc_n (p->pending, p->cap_pending, sizeof (gfloat));
   }
-  /* unaligned or odd-sized memory is fine: copy bytes, whole samples only */
-  memcpy (p->pending + p->n_pending, map.data, n * sizeof (gfloat));
+  if (n)                        /* copied: the memory may be unaligned */
+    memcpy (p->pending + p->n_pending, map.data, n * sizeof (gfloat));
   gst_buffer_unmap (buf, &map);
   gst_buffer_unref (buf);
   guint64 pos = p->n_total;

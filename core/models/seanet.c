@@ -378,6 +378,19 @@ static int read_hparams(ag_seanet *m, const char *path)
     }
     m->conv_shortcut = !strcmp(sc, "conv");
     in->snake = !strcmp(ac, "snake");
+    /* Encodec files state the padding scheme; only SEANet's non-causal reflect one is built here */
+    bool causal = false;
+    nm(k, sizeof k, "%s.causal", arch);
+    if (ag_gguf_find_key(f, k) >= 0 && (!ag_gguf_get_bool(f, k, &causal) || causal)) {
+        ag_set_error("%s: '%s' must be false (causal SEANet is not supported)", path, k);
+        return -1;
+    }
+    nm(k, sizeof k, "%s.pad_mode", arch);
+    const char *pm = ag_gguf_get_str(f, k);
+    if (ag_gguf_find_key(f, k) >= 0 && (!pm || strcmp(pm, "reflect") != 0)) {
+        ag_set_error("%s: '%s' must be \"reflect\"", path, k);
+        return -1;
+    }
     ag_clear_error();
     return 0;
 }

@@ -1,7 +1,9 @@
 /* anygpt core: SEANet codec (encoder, residual VQ, decoder) as used by SpeechTokenizer (speech,
  * 16 kHz) and, configured by the GGUF metadata, Encodec 32 kHz (music). The model file comes from
  * anygpt-convert (weight norm already folded); hyper-parameters are KVs "<arch>.*".
- * Encoding needs the whole utterance (the encoder LSTM may be bidirectional). */
+ * Encoding needs the whole utterance (the encoder LSTM may be bidirectional). Only non-causal,
+ * reflect-padded SEANet is built: a file saying "<arch>.causal" true or another "<arch>.pad_mode"
+ * is refused. Encodec 32 kHz: sample_rate 32000, hop 640, n_q 4, codebook_size 2048. */
 #ifndef ANYGPT_SEANET_H
 #define ANYGPT_SEANET_H
 
