@@ -7,12 +7,16 @@
 #include <gst/gst.h>
 
 #include "gstanygptcore.h"
+#include "gstanygptllm.h"
 
 static gboolean
 plugin_init (GstPlugin * plugin)
 {
+  gboolean ret = FALSE;
+
   anygpt_core_debug_init ();
-  return TRUE;
+  ret |= GST_ELEMENT_REGISTER (anygptllm, plugin);
+  return ret;
 }
 
 GST_PLUGIN_DEFINE (GST_VERSION_MAJOR, GST_VERSION_MINOR, anygpt,
