@@ -76,6 +76,10 @@ typedef struct ag_session ag_session;
  * (0: the model's). The backend stays owned by the caller and must outlive the session. */
 ag_session *ag_session_new(ag_backend *be, const char *model_path, int32_t n_ctx, ag_progress_fn progress,
                            void *user);
+/* Same with the KV cache type chosen (ag_session_new: AG_TYPE_F16, as llama.cpp; AG_TYPE_F32 for
+ * exact logits, e.g. to compare with a reference). */
+ag_session *ag_session_new_kv(ag_backend *be, const char *model_path, int32_t n_ctx, ag_type kv_type,
+                              ag_progress_fn progress, void *user);
 void ag_session_free(ag_session *s);
 const ag_text_tokenizer *ag_session_tokenizer(const ag_session *s);
 ag_llama *ag_session_model(ag_session *s);
@@ -102,6 +106,8 @@ typedef struct ag_gen_callbacks {
     void (*on_item)(void *user, ag_modality m, const int32_t *codes, size_t n_frames, int codebooks);
     /* polled before every model evaluation: true stops the reply (stats->cancelled) */
     bool (*should_stop)(void *user);
+    /* every sampled id in order, the end id included (may be NULL; for tools and tests) */
+    void (*on_token)(void *user, int32_t id);
 } ag_gen_callbacks;
 
 typedef struct ag_gen_stats {
@@ -117,7 +123,12 @@ typedef struct ag_gen_stats {
 void ag_gen_stats_clear(ag_gen_stats *st);
 
 /* Build the prompt of d, generate one reply. 0 on success (also when cancelled), -1 with
- * ag_last_error() on failure (bad codes, prompt longer than the context, backend error). */
+ * ag_last_error() on failure (bad codes, prompt longer than the context, backend error).
+ * c NULL: ag_gen_config_default(d->task); cb and st may be NULL. *st is overwritten (clear a
+ * previous result first) and must be cleared after the call, also after a failure.
+ * The reply ends at <eos>, <eom> or the tokenizer's EOS (not part of stats->reply), at
+ * max_new_tokens, when the context is full, or when should_stop says so. Tokens inside a span
+ * that are not codes of its modality are skipped; a span without codes is not reported. */
 int ag_session_generate(ag_session *s, const ag_prompt_desc *d, const ag_gen_config *c,
                         const ag_gen_callbacks *cb, ag_gen_stats *st);
 
