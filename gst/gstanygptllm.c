@@ -291,7 +291,8 @@ sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
       GstCaps *caps;
       gst_event_parse_caps (event, &caps);
       gboolean ok = TRUE;
-      if (g_str_has_prefix (GST_PAD_NAME (pad), "tokens_sink_"))
+      if (g_str_equal (GST_PAD_TEMPLATE_NAME_TEMPLATE (GST_PAD_PAD_TEMPLATE (pad)),
+              "tokens_sink_%u"))
         ok = tokens_caps_ok (self, caps);
       if (!ok)
         GST_WARNING_OBJECT (pad, "refusing caps %" GST_PTR_FORMAT
@@ -462,16 +463,22 @@ gst_anygpt_llm_request_new_pad (GstElement * element, GstPadTemplate * templ,
     const gchar * name, const GstCaps * caps)
 {
   gboolean is_text = g_str_equal (GST_PAD_TEMPLATE_NAME_TEMPLATE (templ), "text_sink_%u");
-  if (GST_STATE (element) > GST_STATE_READY || GST_STATE_TARGET (element) > GST_STATE_READY)
-    GST_INFO_OBJECT (element, "sink pad requested while streaming");
-  GstPad *pad = gst_pad_new_from_template (templ, name);
+  GstAnygptLlm *self = GST_ANYGPT_LLM (element);
+  GST_OBJECT_LOCK (self);
+  gchar *pad_name = name ? g_strdup (name) :
+      g_strdup_printf (is_text ? "text_sink_%u" : "tokens_sink_%u", self->next_pad_id);
+  self->next_pad_id++;
+  GST_OBJECT_UNLOCK (self);
+  GstPad *pad = gst_pad_new_from_template (templ, pad_name);
+  g_free (pad_name);
   gst_pad_set_chain_function (pad, is_text ? GST_DEBUG_FUNCPTR (text_chain) :
       GST_DEBUG_FUNCPTR (tokens_chain));
   gst_pad_set_event_function (pad, GST_DEBUG_FUNCPTR (sink_event));
   GST_PAD_SET_PROXY_ALLOCATION (pad);
   if (GST_STATE (element) >= GST_STATE_PAUSED)
     gst_pad_set_active (pad, TRUE);
-  gst_element_add_pad (element, pad);
+  if (!gst_element_add_pad (element, pad))
+    return NULL;                /* a pad of that name exists */
   return pad;
 }
 

@@ -50,6 +50,7 @@ struct _GstAnygptLlm
   GstElement parent;
 
   GstPad *text_src, *speech_src, *image_src, *music_src;
+  guint next_pad_id;            /* object lock */
 
   /* properties (object lock) */
   gchar *model_path;

@@ -77,8 +77,11 @@ gst_anygpt_llm_send_sticky_events (GstAnygptLlm * self)
   GstPad *pads[] = { self->text_src, self->speech_src, self->image_src, self->music_src };
   if (self->need_stream_start) {
     guint group = gst_util_group_id_next ();
+    /* gst_pad_create_stream_id wants at most one sink pad: a random id per start, like a
+     * source without a URI */
+    guint64 base = ((guint64) g_random_int () << 32) | g_random_int ();
     for (guint i = 0; i < G_N_ELEMENTS (pads); i++) {
-      gchar *id = gst_pad_create_stream_id (pads[i], GST_ELEMENT (self), GST_PAD_NAME (pads[i]));
+      gchar *id = g_strdup_printf ("%016" G_GINT64_MODIFIER "x/%s", base, GST_PAD_NAME (pads[i]));
       GstEvent *ev = gst_event_new_stream_start (id);
       gst_event_set_group_id (ev, group);
       gst_pad_push_event (pads[i], ev);
