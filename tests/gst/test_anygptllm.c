@@ -193,6 +193,7 @@ check_chat (const gchar * device)
   gst_element_set_bus (e, NULL);
   gst_object_unref (bus);
   gst_harness_teardown (h);
+  gst_object_unref (e);         /* the harness took its own reference */
 }
 
 GST_START_TEST (test_chat_history_cpu)
@@ -258,6 +259,7 @@ GST_START_TEST (test_asr_prompt)
   gst_object_unref (bus);
   gst_harness_teardown (ht);
   gst_harness_teardown (h);
+  gst_object_unref (e);         /* the harness took its own reference */
 }
 GST_END_TEST;
 
@@ -340,6 +342,7 @@ GST_START_TEST (test_tts_routes_speech)
   gst_element_set_bus (e, NULL);
   gst_object_unref (bus);
   gst_harness_teardown (h);
+  gst_object_unref (e);         /* the harness took its own reference */
 }
 GST_END_TEST;
 
@@ -371,6 +374,7 @@ GST_START_TEST (test_prompt_property_t2m)
   gst_element_set_bus (e, NULL);
   gst_object_unref (bus);
   gst_harness_teardown (h);
+  gst_object_unref (e);         /* the harness took its own reference */
 }
 GST_END_TEST;
 
@@ -442,6 +446,7 @@ GST_START_TEST (test_stop_mid_generation)
   gst_element_set_bus (e, NULL);
   gst_object_unref (bus);
   gst_harness_teardown (h);
+  gst_object_unref (e);         /* the harness took its own reference */
 }
 GST_END_TEST;
 
@@ -483,6 +488,7 @@ GST_START_TEST (test_flush_mid_generation)
   gst_element_set_bus (e, NULL);
   gst_object_unref (bus);
   gst_harness_teardown (h);
+  gst_object_unref (e);         /* the harness took its own reference */
 }
 GST_END_TEST;
 
@@ -541,6 +547,7 @@ GST_START_TEST (test_wrong_caps_refused)
   fail_unless_equals_int (gst_harness_push (h, gst_buffer_new_memdup (&code, 4)),
       GST_FLOW_NOT_NEGOTIATED);
   gst_harness_teardown (h);
+  gst_object_unref (e);
 
   e = make_llm ("chat", "cpu", 2);
   h = gst_harness_new_with_element (e, "text_sink_%u", "text_src");
@@ -549,6 +556,7 @@ GST_START_TEST (test_wrong_caps_refused)
   fail_unless_equals_int (gst_harness_push (h, gst_buffer_new_memdup ("hi", 2)),
       GST_FLOW_NOT_NEGOTIATED);
   gst_harness_teardown (h);
+  gst_object_unref (e);         /* the harness took its own reference */
 }
 GST_END_TEST;
 
@@ -581,6 +589,7 @@ GST_START_TEST (test_hostile_requests_dropped)
   gst_object_unref (bus);
   gst_harness_teardown (ht);
   gst_harness_teardown (h);
+  gst_object_unref (e);         /* the harness took its own reference */
 }
 GST_END_TEST;
 
