@@ -308,6 +308,9 @@ sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
     case GST_EVENT_FLUSH_STOP:
       gst_anygpt_llm_push_src_event (self, event);
       gst_pad_set_element_private (pad, NULL);
+      /* the task only runs while the source pads are active (PAUSED and up) */
+      if (!gst_pad_is_active (self->text_src))
+        return TRUE;
       queue_set_flushing (self, FALSE);
       return gst_pad_start_task (self->text_src, (GstTaskFunction) gst_anygpt_llm_loop, self,
           NULL);

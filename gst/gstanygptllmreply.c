@@ -228,6 +228,35 @@ user_message (const ag_prompt_desc * d)
   return m;
 }
 
+/* The prompt of d, leaving out the oldest chat turns while it is longer than the context (a
+ * reply needs one more position). NULL with *why (or ag_last_error) when it cannot fit. */
+static char *
+fit_prompt (GstAnygptLlm * self, ag_prompt_desc * d, gchar ** why)
+{
+  const ag_text_tokenizer *tok = ag_session_tokenizer (self->session);
+  int32_t n_ctx = ag_llama_n_ctx (ag_session_model (self->session));
+  for (;;) {
+    char *p = ag_prompt_build (d);
+    if (!p)
+      return NULL;
+    int64_t n = ag_text_encode (tok, p, strlen (p), true, NULL, 0);
+    if (n >= 0 && n < n_ctx)
+      return p;
+    free (p);
+    if (n < 0)
+      return NULL;
+    if (d->n_history == 0) {
+      *why = g_strdup_printf ("the prompt has %" G_GINT64_FORMAT " tokens, the context holds %d "
+          "(context-length)", (gint64) n, (int) n_ctx);
+      return NULL;
+    }
+    GST_INFO_OBJECT (self, "prompt of %" G_GINT64_FORMAT " tokens: leaving out the oldest turn",
+        (gint64) n);
+    d->history++;
+    d->n_history--;
+  }
+}
+
 static gboolean
 end_of_stream (GstAnygptLlm * self)
 {
@@ -261,15 +290,18 @@ gst_anygpt_llm_process (GstAnygptLlm * self, GstAnygptLlmRequest * r)
     GstAnygptLlmTurn *t = l->data;
     hist[i - 1] = (ag_chat_turn) { t->user, t->reply };
   }
-  d.history = hist;
+  d.history = hist;             /* fit_prompt may advance it past the oldest turns */
   d.n_history = n_hist;
 
   gboolean go_on = TRUE;
-  /* a request the templates cannot take is dropped, the stream goes on */
-  char *check = ag_prompt_build (&d);
+  /* a request the templates or the context cannot take is dropped, the stream goes on */
+  gchar *why = NULL;
+  char *check = fit_prompt (self, &d, &why);
   gchar *user = check && chat ? user_message (&d) : NULL;
   if (!check || (chat && !user)) {
-    GST_ELEMENT_WARNING (self, STREAM, FORMAT, ("Request dropped."), ("%s", ag_last_error ()));
+    GST_ELEMENT_WARNING (self, STREAM, FORMAT, ("Request dropped."), ("%s",
+            why ? why : ag_last_error ()));
+    g_free (why);
     goto done;
   }
 

@@ -296,6 +296,32 @@ speech_items_of (const gchar * reply)
   return items;
 }
 
+/* chat with a speech item of 8 RVQ layers: layer 1 in the spec's voice-chat template */
+GST_START_TEST (test_voice_chat_prompt)
+{
+  GstElement *e = make_llm ("chat", "cpu", 2);
+  GstHarness *h = gst_harness_new_with_element (e, "tokens_sink_%u", "text_src");
+  GstBus *bus = attach_bus (e);
+  gst_harness_set_src_caps_str (h, "application/x-anygpt-tokens, modality=speech, "
+      "codebooks=8, codebook-size=1024, rate=50/1");
+  gst_harness_play (h);
+  gint32 frames[16];
+  for (guint i = 0; i < 16; i++)
+    frames[i] = GINT32_TO_LE (i < 8 ? (i ? 900 : 1) : (i > 8 ? 901 : 4));
+  fail_unless_equals_int (gst_harness_push (h, gst_buffer_new_memdup (frames, sizeof frames)),
+      GST_FLOW_OK);
+  GstStructure *s = pop_reply_message (bus);
+  fail_unless_equals_string (gst_structure_get_string (s, "prompt"),
+      SYS "\n[Human]: <sosp>" SP "1>" SP "4><eosp> Please interpret the user's voice commands, "
+      "provide text responses, and generate corresponding voice replies<eoh>\n[MMGPT]:");
+  gst_structure_free (s);
+  gst_element_set_bus (e, NULL);
+  gst_object_unref (bus);
+  gst_harness_teardown (h);
+  gst_object_unref (e);         /* the harness took its own reference */
+}
+GST_END_TEST;
+
 /* tts: the prompt forces a speech span; the greedy reply's speech codes come out on speech_src,
  * one buffer per item (text_src stays unlinked and must not stop generation) */
 GST_START_TEST (test_tts_routes_speech)
@@ -560,10 +586,13 @@ GST_START_TEST (test_wrong_caps_refused)
 }
 GST_END_TEST;
 
-/* invalid UTF-8 and out-of-range codes: warnings, the stream goes on */
+/* invalid UTF-8, out-of-range codes, a message longer than the context: warnings, the stream
+ * goes on; chat history is shortened to fit the context */
 GST_START_TEST (test_hostile_requests_dropped)
 {
   GstElement *e = make_llm ("chat", "cpu", 2);
+  /* the tiny model's chat prompt of "ka" is 127 tokens: one turn of history does not fit */
+  g_object_set (e, "context-length", 135, NULL);
   GstHarness *h = gst_harness_new_with_element (e, "tokens_sink_%u", "text_src");
   GstBus *bus = attach_bus (e);
   gst_harness_set_src_caps_str (h, SPEECH_CAPS);
@@ -576,15 +605,28 @@ GST_START_TEST (test_hostile_requests_dropped)
   gst_harness_set_src_caps_str (ht, "text/x-raw, format=utf8");
   fail_unless_equals_int (gst_harness_push (ht, gst_buffer_new_memdup ("a\xff\xfe", 3)),
       GST_FLOW_OK);
-  for (guint i = 0; i < 3; i++) {
+  /* longer than the context */
+  GString *lng = g_string_new (NULL);
+  for (guint i = 0; i < 100; i++)
+    g_string_append (lng, "ka lo mi ");
+  fail_unless_equals_int (gst_harness_push (ht, gst_buffer_new_memdup (lng->str, lng->len)),
+      GST_FLOW_OK);
+  g_string_free (lng, TRUE);
+  for (guint i = 0; i < 4; i++) {
     GstMessage *m = gst_bus_timed_pop_filtered (bus, 10 * GST_SECOND, GST_MESSAGE_WARNING);
     fail_unless (m != NULL, "warning %u missing", i);
     gst_message_unref (m);
   }
-  /* a good request still gets its reply */
+  /* a good request still gets its reply; the next one leaves the turn out to fit */
   push_text (ht, "ka");
   GstStructure *s = pop_reply_message (bus);
+  gchar *first_prompt = g_strdup (gst_structure_get_string (s, "prompt"));
   gst_structure_free (s);
+  push_text (ht, "ka");
+  s = pop_reply_message (bus);
+  fail_unless_equals_string (gst_structure_get_string (s, "prompt"), first_prompt);
+  gst_structure_free (s);
+  g_free (first_prompt);
   gst_element_set_bus (e, NULL);
   gst_object_unref (bus);
   gst_harness_teardown (ht);
@@ -604,6 +646,7 @@ anygptllm_suite (void)
   tcase_add_test (tc, test_wrong_caps_refused);
   tcase_add_test (tc, test_chat_history_cpu);
   tcase_add_test (tc, test_asr_prompt);
+  tcase_add_test (tc, test_voice_chat_prompt);
   tcase_add_test (tc, test_tts_routes_speech);
   tcase_add_test (tc, test_prompt_property_t2m);
   tcase_add_test (tc, test_stop_mid_generation);
