@@ -140,24 +140,27 @@ gst_anygpt_llm_request_free (GstAnygptLlmRequest * r)
 
 /* ---- request queue ---- */
 
-/* Waits while the queue is full (unless force). FALSE when flushing (r is freed). */
-static gboolean
+/* Waits while the queue is full (unless force). Not OK when flushing or when the task stopped
+ * (EOS, error): r is freed then. */
+static GstFlowReturn
 queue_push (GstAnygptLlm * self, GstAnygptLlmRequest * r, gboolean force)
 {
   g_mutex_lock (&self->lock);
-  while (!force && !self->flushing && self->queue.length >= GST_ANYGPT_LLM_MAX_QUEUED)
+  while (!force && self->srcresult == GST_FLOW_OK &&
+      self->queue.length >= GST_ANYGPT_LLM_MAX_QUEUED)
     g_cond_wait (&self->cond, &self->lock);
-  if (self->flushing) {
+  if (self->srcresult != GST_FLOW_OK) {
+    GstFlowReturn ret = self->srcresult;
     g_mutex_unlock (&self->lock);
     gst_anygpt_llm_request_free (r);
-    return FALSE;
+    return ret;
   }
   g_queue_push_tail (&self->queue, r);
   if (r->kind != GST_ANYGPT_LLM_REQ_EOS)
     self->n_received++;
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
-  return TRUE;
+  return GST_FLOW_OK;
 }
 
 static void
@@ -165,6 +168,7 @@ queue_set_flushing (GstAnygptLlm * self, gboolean flushing)
 {
   g_mutex_lock (&self->lock);
   self->flushing = flushing;
+  self->srcresult = flushing ? GST_FLOW_FLUSHING : GST_FLOW_OK;
   g_atomic_int_set (&self->cancel, flushing);
   if (!flushing) {
     g_queue_clear_full (&self->queue, (GDestroyNotify) gst_anygpt_llm_request_free);
@@ -208,10 +212,17 @@ gst_anygpt_llm_loop (GstAnygptLlm * self)
   g_mutex_unlock (&self->lock);
 
   gst_anygpt_llm_send_sticky_events (self);
-  gboolean go_on = gst_anygpt_llm_process (self, r);
+  GstFlowReturn ret = gst_anygpt_llm_process (self, r);
   gst_anygpt_llm_request_free (r);
-  if (!go_on)
+  if (ret != GST_FLOW_OK) {
+    GST_DEBUG_OBJECT (self, "pausing task: %s", gst_flow_get_name (ret));
+    g_mutex_lock (&self->lock);
+    if (!self->flushing)
+      self->srcresult = ret;
+    g_cond_broadcast (&self->cond);     /* a chain function waiting for room returns it */
+    g_mutex_unlock (&self->lock);
     gst_pad_pause_task (self->text_src);
+  }
 }
 
 static gboolean
@@ -325,7 +336,7 @@ sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
       g_mutex_unlock (&self->lock);
       GstAnygptLlmRequest *r = g_new0 (GstAnygptLlmRequest, 1);
       r->kind = GST_ANYGPT_LLM_REQ_EOS;
-      return queue_push (self, r, TRUE);
+      return queue_push (self, r, TRUE) == GST_FLOW_OK;
     }
     default:
       /* our source pads have their own stream-start / segment; other serialized events
@@ -376,7 +387,7 @@ text_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
   GstAnygptLlmRequest *r = g_new0 (GstAnygptLlmRequest, 1);
   r->kind = GST_ANYGPT_LLM_REQ_TEXT;
   r->text = text;
-  return queue_push (self, r, FALSE) ? GST_FLOW_OK : GST_FLOW_FLUSHING;
+  return queue_push (self, r, FALSE);
 }
 
 /* The modality a task reads from a token item (NONE: any, for chat; -1: none). */
@@ -458,7 +469,7 @@ tokens_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
   r->modality = (ag_modality) info.modality;
   r->codes = codes;
   r->n_codes = n;
-  return queue_push (self, r, FALSE) ? GST_FLOW_OK : GST_FLOW_FLUSHING;
+  return queue_push (self, r, FALSE);
 }
 
 static GstPad *
@@ -916,5 +927,6 @@ gst_anygpt_llm_init (GstAnygptLlm * self)
   g_queue_init (&self->queue);
   g_queue_init (&self->turns);
   self->flushing = TRUE;
+  self->srcresult = GST_FLOW_FLUSHING;
   self->held = g_string_new (NULL);
 }

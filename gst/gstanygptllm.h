@@ -74,6 +74,7 @@ struct _GstAnygptLlm
   GCond cond;
   GQueue queue;
   gboolean flushing;
+  GstFlowReturn srcresult;      /* why the task stopped: what chain functions return */
   guint n_received;             /* requests received since READY (prompt fallback) */
   gboolean prompt_queued;
   gint cancel;                  /* atomic: stop the reply being generated */
@@ -90,8 +91,9 @@ void gst_anygpt_llm_push_src_event (GstAnygptLlm * self, GstEvent * ev);
 
 /* Streaming task side (gstanygptllmreply.c). */
 void gst_anygpt_llm_send_sticky_events (GstAnygptLlm * self);
-/* FALSE when the task must pause (flushing or a fatal error, already posted). */
-gboolean gst_anygpt_llm_process (GstAnygptLlm * self, GstAnygptLlmRequest * r);
+/* GST_FLOW_OK to go on; else the task pauses: EOS (pushed), FLUSHING, or a fatal flow (error
+ * posted, EOS pushed). */
+GstFlowReturn gst_anygpt_llm_process (GstAnygptLlm * self, GstAnygptLlmRequest * r);
 void gst_anygpt_llm_clear_turns (GstAnygptLlm * self);
 
 GST_ELEMENT_REGISTER_DECLARE (anygptllm);

@@ -257,18 +257,19 @@ fit_prompt (GstAnygptLlm * self, ag_prompt_desc * d, gchar ** why)
   }
 }
 
-static gboolean
-end_of_stream (GstAnygptLlm * self)
+/* EOS on every source pad; returns why the task stops (EOS, or the fatal flow). */
+static GstFlowReturn
+end_of_stream (GstAnygptLlm * self, GstFlowReturn why)
 {
   gst_anygpt_llm_push_src_event (self, gst_event_new_eos ());
-  return FALSE;
+  return why;
 }
 
-gboolean
+GstFlowReturn
 gst_anygpt_llm_process (GstAnygptLlm * self, GstAnygptLlmRequest * r)
 {
   if (r->kind == GST_ANYGPT_LLM_REQ_EOS)
-    return end_of_stream (self);
+    return end_of_stream (self, GST_FLOW_EOS);
 
   Settings set;
   settings_read (self, &set);
@@ -293,7 +294,7 @@ gst_anygpt_llm_process (GstAnygptLlm * self, GstAnygptLlmRequest * r)
   d.history = hist;             /* fit_prompt may advance it past the oldest turns */
   d.n_history = n_hist;
 
-  gboolean go_on = TRUE;
+  GstFlowReturn ret = GST_FLOW_OK;
   /* a request the templates or the context cannot take is dropped, the stream goes on */
   gchar *why = NULL;
   char *check = fit_prompt (self, &d, &why);
@@ -317,7 +318,7 @@ gst_anygpt_llm_process (GstAnygptLlm * self, GstAnygptLlmRequest * r)
   if (ag_session_generate (self->session, &d, &cfg, &cb, &st) < 0) {
     GST_ELEMENT_ERROR (self, LIBRARY, FAILED, ("Generation failed."), ("%s", ag_last_error ()));
     ag_gen_stats_clear (&st);
-    go_on = end_of_stream (self);
+    ret = end_of_stream (self, GST_FLOW_ERROR);
     goto done;
   }
   if (!g_atomic_int_get (&self->cancel))
@@ -331,15 +332,15 @@ gst_anygpt_llm_process (GstAnygptLlm * self, GstAnygptLlmRequest * r)
   ag_gen_stats_clear (&st);
 
   if (self->gen_flow == GST_FLOW_FLUSHING || g_atomic_int_get (&self->cancel)) {
-    go_on = FALSE;
+    ret = GST_FLOW_FLUSHING;
   } else if (self->gen_flow != GST_FLOW_OK) {
     GST_ELEMENT_FLOW_ERROR (self, self->gen_flow);
-    go_on = end_of_stream (self);
+    ret = end_of_stream (self, self->gen_flow);
   }
 done:
   free (check);
   g_free (user);
   g_free (hist);
   settings_clear (&set);
-  return go_on;
+  return ret;
 }

@@ -315,6 +315,15 @@ GST_START_TEST (test_voice_chat_prompt)
       SYS "\n[Human]: <sosp>" SP "1>" SP "4><eosp> Please interpret the user's voice commands, "
       "provide text responses, and generate corresponding voice replies<eoh>\n[MMGPT]:");
   gst_structure_free (s);
+  /* EOS on the only sink pad: EOS follows the reply on the source pads */
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+  GstEvent *ev;
+  gboolean eos = FALSE;
+  while (!eos && (ev = gst_harness_pull_event (h))) {
+    eos = GST_EVENT_TYPE (ev) == GST_EVENT_EOS;
+    gst_event_unref (ev);
+  }
+  fail_unless (eos);
   gst_element_set_bus (e, NULL);
   gst_object_unref (bus);
   gst_harness_teardown (h);
