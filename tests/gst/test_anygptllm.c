@@ -144,8 +144,8 @@ check_chat (const gchar * device)
 {
   GstElement *e = make_llm ("chat", device, 8);
   g_object_set (e, "history", 1, NULL);
-  GstHarness *h = gst_harness_new_with_element (e, "text_sink_%u", "text_src");
   GstBus *bus = attach_bus (e);
+  GstHarness *h = gst_harness_new_with_element (e, "text_sink_%u", "text_src");
   gst_harness_set_src_caps_str (h, "text/x-raw, format=utf8");
   gst_harness_play (h);
 
@@ -231,10 +231,25 @@ check_sticky (GstHarness * h, const gchar * caps_str)
 GST_START_TEST (test_asr_prompt)
 {
   GstElement *e = make_llm ("asr", "cpu", 4);
-  GstHarness *h = gst_harness_new_with_element (e, "tokens_sink_%u", "text_src");
   GstBus *bus = attach_bus (e);
+  GstHarness *h = gst_harness_new_with_element (e, "tokens_sink_%u", "text_src");
   gst_harness_set_src_caps_str (h, SPEECH_CAPS);
   gst_harness_play (h);
+  /* the model load was reported: START, CONTINUE with percent, COMPLETE, code "load" */
+  guint seen = 0;
+  GstMessage *m;
+  while ((m = gst_bus_pop_filtered (bus, GST_MESSAGE_PROGRESS))) {
+    GstProgressType type;
+    gchar *code, *text;
+    gst_message_parse_progress (m, &type, &code, &text);
+    fail_unless_equals_string (code, "load");
+    seen |= 1u << type;
+    g_free (code);
+    g_free (text);
+    gst_message_unref (m);
+  }
+  fail_unless_equals_int (seen, (1u << GST_PROGRESS_TYPE_START) |
+      (1u << GST_PROGRESS_TYPE_CONTINUE) | (1u << GST_PROGRESS_TYPE_COMPLETE));
   gint32 codes[3] = { GINT32_TO_LE (5), GINT32_TO_LE (0), GINT32_TO_LE (3) };
   fail_unless_equals_int (gst_harness_push (h, gst_buffer_new_memdup (codes, sizeof codes)),
       GST_FLOW_OK);
@@ -252,7 +267,7 @@ GST_START_TEST (test_asr_prompt)
   GstHarness *ht = gst_harness_new_with_element (e, "text_sink_%u", NULL);
   gst_harness_set_src_caps_str (ht, "text/x-raw, format=utf8");
   push_text (ht, "hello");
-  GstMessage *m = gst_bus_timed_pop_filtered (bus, 10 * GST_SECOND, GST_MESSAGE_WARNING);
+  m = gst_bus_timed_pop_filtered (bus, 10 * GST_SECOND, GST_MESSAGE_WARNING);
   fail_unless (m != NULL);
   gst_message_unref (m);
   gst_element_set_bus (e, NULL);
@@ -300,8 +315,8 @@ speech_items_of (const gchar * reply)
 GST_START_TEST (test_voice_chat_prompt)
 {
   GstElement *e = make_llm ("chat", "cpu", 2);
-  GstHarness *h = gst_harness_new_with_element (e, "tokens_sink_%u", "text_src");
   GstBus *bus = attach_bus (e);
+  GstHarness *h = gst_harness_new_with_element (e, "tokens_sink_%u", "text_src");
   gst_harness_set_src_caps_str (h, "application/x-anygpt-tokens, modality=speech, "
       "codebooks=8, codebook-size=1024, rate=50/1");
   gst_harness_play (h);
@@ -336,8 +351,8 @@ GST_END_TEST;
 GST_START_TEST (test_tts_routes_speech)
 {
   GstElement *e = make_llm ("tts", "cpu", 24);
-  GstHarness *h = gst_harness_new_with_element (e, "text_sink_%u", "speech_src");
   GstBus *bus = attach_bus (e);
+  GstHarness *h = gst_harness_new_with_element (e, "text_sink_%u", "speech_src");
   gst_harness_set_src_caps_str (h, "text/x-raw, format=utf8");
   gst_harness_play (h);
   /* texts whose greedy reply on the tiny model holds speech codes or not: both are checked */
@@ -386,8 +401,8 @@ GST_START_TEST (test_prompt_property_t2m)
 {
   GstElement *e = make_llm ("text-to-music", "cpu", 8);
   g_object_set (e, "prompt", "calm piano", NULL);
-  GstHarness *h = gst_harness_new_with_element (e, NULL, "text_src");
   GstBus *bus = attach_bus (e);
+  GstHarness *h = gst_harness_new_with_element (e, NULL, "text_src");
   gst_harness_play (h);
   GstStructure *s = pop_reply_message (bus);
   fail_unless_equals_string (gst_structure_get_string (s, "prompt"),
@@ -452,8 +467,8 @@ GST_START_TEST (test_stop_mid_generation)
   /* sampling (not greedy) over the whole vocabulary: a long reply of many pieces */
   GstElement *e = make_llm ("raw", "cpu", 100000);
   g_object_set (e, "temperature", 1.0, NULL);
-  GstHarness *h = gst_harness_new_with_element (e, "text_sink_%u", "text_src");
   GstBus *bus = attach_bus (e);
+  GstHarness *h = gst_harness_new_with_element (e, "text_sink_%u", "text_src");
   StopProbe p = { 0 };
   g_mutex_init (&p.lock);
   g_cond_init (&p.cond);
@@ -490,8 +505,8 @@ GST_START_TEST (test_flush_mid_generation)
 {
   GstElement *e = make_llm ("raw", "cpu", 100000);
   g_object_set (e, "temperature", 1.0, NULL);
-  GstHarness *h = gst_harness_new_with_element (e, "text_sink_%u", "text_src");
   GstBus *bus = attach_bus (e);
+  GstHarness *h = gst_harness_new_with_element (e, "text_sink_%u", "text_src");
   StopProbe p = { 0 };
   g_mutex_init (&p.lock);
   g_cond_init (&p.cond);
@@ -602,8 +617,8 @@ GST_START_TEST (test_hostile_requests_dropped)
   GstElement *e = make_llm ("chat", "cpu", 2);
   /* the tiny model's chat prompt of "ka" is 127 tokens: one turn of history does not fit */
   g_object_set (e, "context-length", 135, NULL);
-  GstHarness *h = gst_harness_new_with_element (e, "tokens_sink_%u", "text_src");
   GstBus *bus = attach_bus (e);
+  GstHarness *h = gst_harness_new_with_element (e, "tokens_sink_%u", "text_src");
   gst_harness_set_src_caps_str (h, SPEECH_CAPS);
   gst_harness_play (h);
   gint32 bad[2] = { 1, 5000 };
