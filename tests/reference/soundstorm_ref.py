@@ -12,6 +12,7 @@ Fixtures (OUTDIR):
   fwd.tok.i32 [N][7], fwd.cond.i32 [N], fwd.logits.f32 [N][7][K]   one forward pass
   gen_<case>.{sem.i32 [T], prompt.i32 [P][8], out.i32 [T][8], args.txt}  whole generations
   sched.i32   (steps, N, counts[steps+1]) rows of the cosine mask schedule (float32 as torch)
+  with_buffers.pt                            AnyGPT naming plus non-persistent buffers (dropped)
   bad_missing.pt, bad_unknown.pt, bad_shape.pt, bad_trunc.pt   files the converter must refuse
 
 Sampling noise comes from the generator documented in core/include/anygpt/soundstorm.h
@@ -278,6 +279,11 @@ def fixtures(out, stamp):
             cts = schedule(steps, n)
             rows += [steps, n] + cts
     w(os.path.join(out, "sched.i32"), np.array(rows), np.int32)
+    # non-persistent buffers an export may carry: dropped by the converter
+    extra = {"net.conformer.rotary_emb.inv_freq": 1.0 / (10000 ** (torch.arange(0, c["dim_head"], 2).float() / c["dim_head"])),
+             "net.quantizer_offsets": torch.arange(c["nq"]) * (K + 1),
+             "net.mask_tokens": torch.arange(c["nq"]) * (K + 1) + K + 1}
+    save(os.path.join(out, "with_buffers.pt"), dict(sd, **extra))
     # files the converter must refuse
     bad = dict(sd)
     del bad["net.conformer.layers.1.attn.fn.to_kv.weight"]

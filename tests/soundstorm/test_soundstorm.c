@@ -206,11 +206,16 @@ int main(int argc, char **argv)
     snprintf(g_orig, sizeof g_orig, "%s/ss-orig.gguf", out_dir);
     CHECK(run_convert("anygpt", g_any, msg, sizeof msg) == 0, "convert AnyGPT naming: %s", msg);
     CHECK(run_convert("orig/SoundStorm_best_dev.pt", g_orig, msg, sizeof msg) == 0, "convert original naming: %s", msg);
-    size_t na, no;
-    void *a = read_all(g_any, &na), *o = read_all(g_orig, &no);
+    char g_buf[4096];
+    snprintf(g_buf, sizeof g_buf, "%s/ss-buffers.gguf", out_dir);
+    CHECK(run_convert("with_buffers.pt", g_buf, msg, sizeof msg) == 0, "convert with buffers: %s", msg);
+    size_t na, no, nb;
+    void *a = read_all(g_any, &na), *o = read_all(g_orig, &no), *b = read_all(g_buf, &nb);
     CHECK(a && o && na == no && memcmp(a, o, na) == 0, "the two namings convert to different GGUF files");
+    CHECK(a && b && na == nb && memcmp(a, b, na) == 0, "non-persistent buffers were not dropped");
     free(a);
     free(o);
+    free(b);
     check_refused("bad_missing.pt", "lacks tensor 'net.conformer.layers.1.attn.fn.to_kv.weight'");
     check_refused("bad_unknown.pt", "unexpected tensor 'net.conformer.layers.0.attn.fn.rel_pos.weight'");
     check_refused("bad_shape.pt", "unsupported SoundStorm shape");

@@ -3,7 +3,9 @@
  * zip state dict, or a folder holding one -> GGUF architecture "soundstorm"
  * (core/models/soundstorm.c). Shapes give every hyper-parameter except the head count, which
  * the file does not hold: 8, as AnyGPT's voice_clone.py builds the model. to_kv is split into
- * attn_k / attn_v; to_logits.2.weight (q, d, l) is stored per level as [d, l] rows of l. */
+ * attn_k / attn_v; to_logits.2.weight (q, d, l) is stored per level as [d, l] rows of l.
+ * Non-persistent buffers (rotary inv_freq, quantizer offsets, mask tokens), should an export
+ * carry them, are dropped; any other unknown key is an error naming it. */
 #include "ckpt.h"
 #include "convert.h"
 #include "gguf_stream.h"
@@ -284,6 +286,13 @@ static int write_kvs(gs_writer *w, const ss_plan *p, bool f16)
 #undef U
 }
 
+/* Buffers some exports carry (derived from the config, rebuilt by the model code): dropped. */
+static bool ignorable(const char *k)
+{
+    return !strcmp(k, "net.conformer.rotary_emb.inv_freq") || !strcmp(k, "net.quantizer_offsets") ||
+           !strcmp(k, "net.mask_tokens");
+}
+
 static int64_t numel(const ss_entry *e) { return e->ne[0] * e->ne[1] * e->ne[2] * e->ne[3]; }
 
 /* The entry's data as F32 in GGUF order. */
@@ -341,7 +350,7 @@ int convert_soundstorm(const char *input, const char *out, const convert_opts *o
     if (infer(&p) || build_plan(&p))
         goto out;
     for (size_t i = 0; i < c.n; i++) {
-        if (!p.used[i]) {
+        if (!p.used[i] && !ignorable(c.t[i].name)) {
             ag_set_error("unexpected tensor '%s' in the checkpoint (not part of SoundStorm)", c.t[i].name);
             goto out;
         }
