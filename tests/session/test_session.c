@@ -145,7 +145,8 @@ static int run_reference(const char *py, const char *script, const char *hf, job
         for (int k = 0; k < 4; k++)
             fprintf(f, "%.9g,%d%s", (double)sp[k]->repetition_penalty, sp[k]->min_new_tokens, k < 3 ? ";" : "|");
         for (int k = 0; k < jobs[i].prompt.n; k++)
-            fprintf(f, "%d%s", jobs[i].prompt.v[k], k + 1 < jobs[i].prompt.n ? "," : "\n");
+            fprintf(f, "%d%s", jobs[i].prompt.v[k], k + 1 < jobs[i].prompt.n ? "," : "|");
+        fprintf(f, "%d\n", jobs[i].c.constrain_spans ? 1 : 0);
     }
     fclose(f);
     char cmd[4096];
@@ -184,7 +185,8 @@ static int span_after(int span, int32_t id)
 
 static bool is_end(int32_t id) { return id == T_EOS || id == T_EOM || id == ag_text_eos(TOK); }
 
-enum { J_CHAT, J_CHAT2, J_TTS, J_MUSIC, J_SWITCH, J_TURN2, N_JOBS };
+/* NOSW_*: the switch job's reference without the switch (one config everywhere), not run here */
+enum { J_CHAT, J_CHAT2, J_TTS, J_MUSIC, J_SWITCH, J_NOSW_SPEECH, J_NOSW_TEXT, J_TURN2, N_JOBS };
 static job JOBS[N_JOBS];
 
 static void check_reply(const char *bn, const job *j, const seen *s, const ag_gen_stats *st)
@@ -196,6 +198,18 @@ static void check_reply(const char *bn, const job *j, const seen *s, const ag_ge
     }
     CHECK(st->n_generated == s->ids.n && st->n_prompt == j->prompt.n, "%s %s: stats %d/%d vs %d/%d", bn, j->name,
           st->n_generated, st->n_prompt, s->ids.n, j->prompt.n);
+    const bool ended = j->ref.n && is_end(j->ref.v[j->ref.n - 1]);
+    /* the reply text: the forced start tag (if the prompt opened a span), then the ids, no end id */
+    char want[8192];
+    size_t off = 0;
+    if (j->d.task == AG_TASK_TTS || j->d.task == AG_TASK_TEXT_TO_MUSIC)
+        off = (size_t)snprintf(want, sizeof want, "%s", j->d.task == AG_TASK_TTS ? "<sosp>" : "<somu>");
+    int64_t n = ag_text_decode(TOK, s->ids.v, (size_t)(s->ids.n - ended), 0, want + off, sizeof want - off);
+    CHECK(n >= 0 && st->reply && !strcmp(st->reply, want), "%s %s: reply '%s' vs '%s'", bn, j->name,
+          st->reply ? st->reply : "(null)", want);
+    CHECK(st->hit_max_tokens == !ended && !st->cancelled && !st->context_full && st->reply,
+          "%s %s: flags max %d cancelled %d full %d", bn, j->name, st->hit_max_tokens, st->cancelled,
+          st->context_full);
 }
 
 /* Items and text the ids imply, derived here independently of session.c. */
@@ -247,6 +261,27 @@ static void check_spans(const char *bn, const job *j, const seen *s)
           j->name, s->text, want);
 }
 
+/* The references must exercise what the span checks are about, else they prove nothing. */
+static void check_fixture(void)
+{
+    int n = 0;
+    for (int i = 0; i < JOBS[J_TTS].ref.n; i++)
+        n += ag_text_token_modality(TOK, JOBS[J_TTS].ref.v[i], &(int32_t){0}) == AG_MODALITY_SPEECH;
+    CHECK(n >= 4, "fixture: the tts reply has %d speech codes", n);
+    n = 0;
+    for (int i = 0; i < JOBS[J_MUSIC].ref.n; i++)
+        n += ag_text_token_modality(TOK, JOBS[J_MUSIC].ref.v[i], &(int32_t){0}) == AG_MODALITY_MUSIC;
+    CHECK(n >= 4 && n % 4, "fixture: %d music codes, want a partial frame", n);
+    const idlist *sw = &JOBS[J_SWITCH].ref;
+    int eosp = -1;
+    for (int i = 0; i < sw->n && eosp < 0; i++)
+        if (sw->v[i] == T_EOSP)
+            eosp = i;
+    CHECK(eosp > 0 && eosp + 4 < sw->n, "fixture: the switch reply leaves its span at %d of %d", eosp, sw->n);
+    CHECK(!same_ids(sw, &JOBS[J_NOSW_SPEECH].ref) && !same_ids(sw, &JOBS[J_NOSW_TEXT].ref),
+          "fixture: the switch changes nothing");
+}
+
 static int generate(ag_session *ss, const job *j, seen *s, ag_gen_stats *st)
 {
     ag_gen_callbacks cb = callbacks(s);
@@ -277,7 +312,7 @@ static void run_backend(ag_backend *be, const char *model)
     ag_gen_stats_clear(&st);
 
     /* 2. KV reuse: another message, then a second turn (its history repeats the reply) */
-    const int reuse_jobs[2] = {J_CHAT2, J_TURN2};
+    const int reuse_jobs[2] = {J_TURN2, J_CHAT2}; /* the second turn right after the first */
     for (int t = 0; t < 2; t++) {
         j = &JOBS[reuse_jobs[t]];
         int32_t lcp = 0;
@@ -316,7 +351,7 @@ static void run_backend(ag_backend *be, const char *model)
         ag_gen_callbacks cb = callbacks(&s);
         s.stop_after = k;
         CHECK(ag_session_generate(ss, &JOBS[J_CHAT].d, &JOBS[J_CHAT].c, &cb, &st) == 0 && st.cancelled &&
-                  st.n_generated == k && s.ids.n == k && s.polls == k + 1,
+                  st.n_generated == k && s.ids.n == k && s.polls == k + 1 && st.reply,
               "%s cancel after %d: generated %d, cancelled %d, polls %d", bn, k, st.n_generated, st.cancelled,
               s.polls);
         ag_gen_stats_clear(&st);
@@ -343,6 +378,19 @@ static void run_backend(ag_backend *be, const char *model)
     check_reply(bn, &JOBS[J_CHAT], &s, &st);
     ag_gen_stats_clear(&st);
 
+    /* a full context ends the reply: the last id sampled has no room to be evaluated */
+    j = &JOBS[J_CHAT];
+    ag_session *small = ag_session_new_kv(be, model, j->prompt.n + 5, AG_TYPE_F32, NULL, NULL);
+    CHECK(small != NULL, "%s: small session: %s", bn, ag_last_error());
+    if (small) {
+        idlist want = j->ref;
+        want.n = 6;
+        CHECK(generate(small, j, &s, &st) == 0 && st.context_full && !st.hit_max_tokens && same_ids(&s.ids, &want),
+              "%s: full context: %d generated, context_full %d", bn, s.ids.n, st.context_full);
+        ag_gen_stats_clear(&st);
+        ag_session_free(small);
+    }
+
     /* 5. seeded sampling: the spec's configs at temperature 1 */
     ag_gen_config c;
     ag_gen_config_default(&c, AG_TASK_CHAT);
@@ -367,12 +415,34 @@ static void setup_jobs(void)
     const ag_prompt_desc chat = {.task = AG_TASK_CHAT, .text = "ka lo mi ne ru"};
     JOBS[J_CHAT] = (job){.name = "chat", .d = chat};
     JOBS[J_CHAT2] = (job){.name = "chat, other message", .d = {.task = AG_TASK_CHAT, .text = "ka lo po ve"}};
-    JOBS[J_TURN2] = (job){.name = "second turn", .d = {.task = AG_TASK_CHAT, .text = "shi an el"}};
+    /* a second turn after the first: its history repeats the first message (the reply text does
+     * not matter: re-tokenized after "[MMGPT]:" it no longer matches what was generated) */
+    static const ag_chat_turn turn1 = {.user = "ka lo mi ne ru", .reply = "ta shi po ve."};
+    JOBS[J_TURN2] = (job){.name = "second turn",
+                          .d = {.task = AG_TASK_CHAT, .text = "shi an el", .history = &turn1, .n_history = 1}};
     JOBS[J_TTS] = (job){.name = "tts", .d = {.task = AG_TASK_TTS, .text = "the ing or um"}};
     JOBS[J_MUSIC] = (job){.name = "music", .d = {.task = AG_TASK_TEXT_TO_MUSIC, .text = "ta shi po"}};
-    JOBS[J_SWITCH] = (job){.name = "switch", .d = {.task = AG_TASK_CHAT, .text = "ka lo mi ne ru"}};
     for (int i = 0; i < N_JOBS; i++)
-        greedy_config(&JOBS[i].c, 40);
+        greedy_config(&JOBS[i].c, 32);
+    /* spans hold only codes here (the random model would not write any), music: 7 codes are not a
+     * whole number of frames */
+    JOBS[J_TTS].c.constrain_spans = true;
+    JOBS[J_MUSIC].c.constrain_spans = true;
+    JOBS[J_MUSIC].c.max_new_tokens = 7;
+    /* The switch: a strong repetition penalty for speech only. Inside the forced span it soon
+     * penalizes every code, so <eosp> wins and the reply goes on as text, unpenalized. Without
+     * the switch (one config throughout) the ids differ: checked on the reference's own runs. */
+    const ag_prompt_desc tts = {.task = AG_TASK_TTS, .text = "ka lo mi ne ru"};
+    JOBS[J_SWITCH] = (job){.name = "switch", .d = tts};
+    JOBS[J_NOSW_SPEECH] = (job){.name = "switch, speech config only", .d = tts};
+    JOBS[J_NOSW_TEXT] = (job){.name = "switch, text config only", .d = tts};
+    for (int i = J_SWITCH; i <= J_NOSW_TEXT; i++) {
+        greedy_config(&JOBS[i].c, 32);
+        JOBS[i].c.constrain_spans = true;
+        JOBS[i].c.speech.repetition_penalty = 3.0f;
+    }
+    JOBS[J_NOSW_SPEECH].c.text = JOBS[J_NOSW_SPEECH].c.speech;
+    JOBS[J_NOSW_TEXT].c.speech = JOBS[J_NOSW_TEXT].c.text;
 }
 
 int main(int argc, char **argv)
@@ -396,22 +466,12 @@ int main(int argc, char **argv)
         CHECK(*dst[i] >= 0, "vocab lacks %s", names[i]);
     }
     setup_jobs();
-    for (int i = 0; i < J_TURN2; i++)
+    for (int i = 0; i < N_JOBS; i++)
         CHECK(prompt_ids(&JOBS[i]) == 0, "prompt %s: %s", JOBS[i].name, ag_last_error());
-    CHECK(run_reference(argv[2], argv[3], argv[4], JOBS, J_TURN2) == 0, "reference failed");
-    /* the second turn's history holds the first reply, as the element would pass it */
-    static char reply1[4096];
-    const idlist *r1 = &JOBS[J_CHAT].ref;
-    int64_t rl = ag_text_decode(tok, r1->v, (size_t)(r1->n - (r1->n && is_end(r1->v[r1->n - 1]))), 0, reply1,
-                                sizeof reply1);
-    static ag_chat_turn turn1;
-    turn1 = (ag_chat_turn){.user = JOBS[J_CHAT].d.text, .reply = reply1};
-    JOBS[J_TURN2].d.history = &turn1;
-    JOBS[J_TURN2].d.n_history = 1;
-    CHECK(rl >= 0 && rl < (int64_t)sizeof reply1 && prompt_ids(&JOBS[J_TURN2]) == 0, "second turn prompt");
-    CHECK(run_reference(argv[2], argv[3], argv[4], JOBS + J_TURN2, 1) == 0, "reference failed");
+    CHECK(run_reference(argv[2], argv[3], argv[4], JOBS, N_JOBS) == 0, "reference failed");
     for (int i = 0; i < N_JOBS; i++)
         print_ids(JOBS[i].name, &JOBS[i].ref);
+    check_fixture();
 
     int skipped = 0;
     const char *only = getenv("AG_TEST_BACKEND");
