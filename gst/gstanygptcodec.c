@@ -4,13 +4,6 @@
 
 #define GST_CAT_DEFAULT anygpt_core_debug
 
-/* the core's callback returns bool, the GStreamer helper gboolean */
-static bool
-load_progress (void *user, uint64_t done, uint64_t total)
-{
-  return gst_anygpt_load_progress_cb (user, done, total) != FALSE;
-}
-
 ag_seanet *
 gst_anygpt_codec_load (GstElement * element, const gchar * path, GstAnygptDevice device,
     gint device_index, gint threads, const gchar * kind, gint want_rate, ag_backend ** backend)
@@ -31,7 +24,7 @@ gst_anygpt_codec_load (GstElement * element, const gchar * path, GstAnygptDevice
   }
   GstAnygptLoadProgress prog = { element, -1 };
   gst_anygpt_post_progress (element, GST_PROGRESS_TYPE_START, "load", path);
-  ag_seanet *m = ag_seanet_load (be, path, load_progress, &prog);
+  ag_seanet *m = ag_seanet_load (be, path, gst_anygpt_load_progress_cb, &prog);
   gchar *reason = NULL;
   if (!m)
     reason = g_strdup (ag_last_error ());

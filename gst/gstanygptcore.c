@@ -60,8 +60,8 @@ gst_anygpt_post_progress (GstElement * element, GstProgressType type, const gcha
       gst_message_new_progress (GST_OBJECT (element), type, code, text));
 }
 
-gboolean
-gst_anygpt_load_progress_cb (void *user, guint64 done, guint64 total)
+bool
+gst_anygpt_load_progress_cb (void *user, uint64_t done, uint64_t total)
 {
   GstAnygptLoadProgress *p = user;
   gint percent = total ? (gint) (done * 100 / total) : 100;
@@ -74,7 +74,7 @@ gst_anygpt_load_progress_cb (void *user, guint64 done, guint64 total)
     gst_element_post_message (p->element, m);
     p->last_percent = percent;
   }
-  return TRUE;
+  return true;
 }
 
 /* ---- token caps ---- */

@@ -40,8 +40,9 @@ GQuark gst_anygpt_error_quark (void);
 ag_backend *gst_anygpt_backend_open (GstAnygptDevice device, gint device_index, gint threads,
     GError ** error);
 
-/* Progress callback for core loaders: posts GST_MESSAGE_PROGRESS (type CONTINUE, code "load",
- * percent) from `element`, at most once per whole percent. Always returns true (continue).
+/* Progress callback for core loaders (an ag_progress_fn: pass it with a GstAnygptLoadProgress as
+ * user data): posts GST_MESSAGE_PROGRESS (type CONTINUE, code "load", percent) from `element`,
+ * at most once per whole percent. Always returns true (continue).
  * Post START before the load and COMPLETE / ERROR after with gst_anygpt_post_progress. */
 typedef struct
 {
@@ -49,7 +50,7 @@ typedef struct
   gint last_percent;
 } GstAnygptLoadProgress;
 
-gboolean gst_anygpt_load_progress_cb (void *user, guint64 done, guint64 total);
+bool gst_anygpt_load_progress_cb (void *user, uint64_t done, uint64_t total);
 void gst_anygpt_post_progress (GstElement * element, GstProgressType type, const gchar * code,
     const gchar * text);
 

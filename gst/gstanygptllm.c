@@ -541,13 +541,6 @@ tokens_src_template (const gchar * name, GstAnygptModality m, gint codebooks, gi
 
 /* ---- state ---- */
 
-/* gst_anygpt_load_progress_cb returns gboolean; the core wants a bool callback */
-static bool
-load_progress (void *user, uint64_t done, uint64_t total)
-{
-  return gst_anygpt_load_progress_cb (user, done, total);
-}
-
 static gboolean
 load_model (GstAnygptLlm * self)
 {
@@ -580,7 +573,7 @@ load_model (GstAnygptLlm * self)
   }
   gst_anygpt_post_progress (GST_ELEMENT (self), GST_PROGRESS_TYPE_START, "load", path);
   GstAnygptLoadProgress progress = { GST_ELEMENT (self), -1 };
-  self->session = ag_session_new (self->backend, path, n_ctx, load_progress,
+  self->session = ag_session_new (self->backend, path, n_ctx, gst_anygpt_load_progress_cb,
       &progress);
   if (!self->session) {
     gst_anygpt_post_progress (GST_ELEMENT (self), GST_PROGRESS_TYPE_ERROR, "load", path);

@@ -90,13 +90,6 @@ enum
 #define DEFAULT_SEED 0
 #define DEFAULT_GREEDY TRUE     /* AnyGPT calls generate(greedy=True) */
 
-/* the core's callback returns bool, the GStreamer helper gboolean */
-static bool
-load_progress (void *user, uint64_t done, uint64_t total)
-{
-  return gst_anygpt_load_progress_cb (user, done, total) != FALSE;
-}
-
 static GstCaps *
 speech_caps (gint codebooks_min, gint codebooks_max)
 {
@@ -195,7 +188,7 @@ load_model (GstSoundStorm * self)
   }
   GstAnygptLoadProgress prog = { GST_ELEMENT (self), -1 };
   gst_anygpt_post_progress (GST_ELEMENT (self), GST_PROGRESS_TYPE_START, "load", path);
-  self->model = ag_soundstorm_load (self->backend, path, load_progress, &prog);
+  self->model = ag_soundstorm_load (self->backend, path, gst_anygpt_load_progress_cb, &prog);
   if (!self->model) {
     gst_anygpt_post_progress (GST_ELEMENT (self), GST_PROGRESS_TYPE_ERROR, "load",
         ag_last_error ());
