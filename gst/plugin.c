@@ -8,15 +8,20 @@
 
 #include "gstanygptcore.h"
 #include "gstanygptaudioelements.h"
+#include "gstanygptllm.h"
 
 static gboolean
 plugin_init (GstPlugin * plugin)
 {
+  gboolean ret = FALSE;
+
   anygpt_core_debug_init ();
-  GST_ELEMENT_REGISTER (speechtokenize, plugin);
-  GST_ELEMENT_REGISTER (encodectokenize, plugin);
-  GST_ELEMENT_REGISTER (encodecdecode, plugin);
-  return TRUE;
+  ret |= GST_ELEMENT_REGISTER (anygptllm, plugin);
+  ret |= GST_ELEMENT_REGISTER (speechtokenize, plugin);
+  ret |= GST_ELEMENT_REGISTER (encodectokenize, plugin);
+  ret |= GST_ELEMENT_REGISTER (encodecdecode, plugin);
+  ret |= GST_ELEMENT_REGISTER (soundstorm, plugin);
+  return ret;
 }
 
 GST_PLUGIN_DEFINE (GST_VERSION_MAJOR, GST_VERSION_MINOR, anygpt,

@@ -264,6 +264,7 @@ int main(int argc, char **argv)
     check_refused("bad_norm", "norm_type 'time_group_norm' is not supported");
     check_refused("bad_trunc", "model.safetensors");
     check_refused("no_such_dir", "no model.safetensors");
+    check_refused("ac_noconfig", "'best_state.encoder.model.0.conv.conv.weight_g' has shape (4,1,1), expected (64,1,1)");
 
     ag_backend *cpu = ag_backend_cpu_new(0);
     CHECK(cpu != NULL, "cpu backend: %s", ag_last_error());

@@ -15,7 +15,8 @@ Fixtures (tiny config, hop 640, 4 codebooks x 64, latent 16):
   OUTDIR/ac        audiocraft names (encoder.model.N.conv.conv..., quantizer.vq.layers.Q._codebook)
                    in state_dict.bin wrapped as {'best_state': ...}, with the tiny config.json
   OUTDIR/S.in.f32 / S.codes.i32 [T][4] / S.gap.f32 [T][4] / S.dec.f32 [640*T]  per test signal S
-  Broken inputs: bad_missing, bad_unknown, bad_shape, bad_causal, bad_norm, bad_trunc.
+  Broken inputs: bad_missing, bad_unknown, bad_shape, bad_causal, bad_norm, bad_trunc, and
+  ac_noconfig (tiny weights without config.json: judged against the published config).
 """
 import json
 import math
@@ -302,6 +303,8 @@ def fixtures(out, stamp):
     write_folder(os.path.join(out, "hf_bin_g"), TINY, sd, "bin")
     write_folder(os.path.join(out, "hf_bin_p"), dict(TINY, use_conv_shortcut=True), param_names(sd), "bin")
     write_folder(os.path.join(out, "ac"), TINY, audiocraft_names(sd, TINY), "ac")
+    # no config.json: the converter falls back to the published 32 kHz config (shapes then differ)
+    write_folder(os.path.join(out, "ac_noconfig"), None, audiocraft_names(sd, TINY), "ac")
     bad = dict(sd)
     del bad["decoder.layers.7.block.1.conv.weight_v"]
     write_folder(os.path.join(out, "bad_missing"), TINY, bad, "st")

@@ -14,6 +14,7 @@ typedef struct {
 
 int convert_llm(const char *input, const char *output, const convert_opts *o);
 int convert_speechtokenizer(const char *input, const char *output, const convert_opts *o);
+int convert_soundstorm(const char *input, const char *output, const convert_opts *o);
 int convert_encodec(const char *input, const char *output, const convert_opts *o);
 
 #endif

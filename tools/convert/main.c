@@ -17,6 +17,8 @@ static const converter converters[] = {
     {"llm", convert_llm, "HF folder of fnlp/AnyGPT-chat or fnlp/AnyGPT-base (config.json, tokenizer.model, "
                          "added_tokens.json, pytorch_model-*.bin or *.safetensors)"},
     {"speechtokenizer", convert_speechtokenizer, "SpeechTokenizer folder (config.json, ckpt.dev or SpeechTokenizer.pt)"},
+    {"soundstorm", convert_soundstorm, "speechtokenizer_soundstorm_mls.pt (AnyGPT) or an original soundstorm-speechtokenizer "
+                                       "checkpoint, or a folder holding one"},
     {"encodec", convert_encodec, "facebook/encodec_32khz HF folder (config.json, model.safetensors or "
                                  "pytorch_model.bin) or audiocraft state_dict.bin (folder or file)"},
 };

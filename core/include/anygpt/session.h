@@ -76,6 +76,10 @@ typedef struct ag_session ag_session;
  * (0: the model's). The backend stays owned by the caller and must outlive the session. */
 ag_session *ag_session_new(ag_backend *be, const char *model_path, int32_t n_ctx, ag_progress_fn progress,
                            void *user);
+/* Same with the KV cache type chosen (ag_session_new: AG_TYPE_F16, as llama.cpp; AG_TYPE_F32 for
+ * exact logits, e.g. to compare with a reference). */
+ag_session *ag_session_new_kv(ag_backend *be, const char *model_path, int32_t n_ctx, ag_type kv_type,
+                              ag_progress_fn progress, void *user);
 void ag_session_free(ag_session *s);
 const ag_text_tokenizer *ag_session_tokenizer(const ag_session *s);
 ag_llama *ag_session_model(ag_session *s);
@@ -88,9 +92,27 @@ typedef struct ag_gen_config {
     ag_sampling_params text, speech, image, music;
     int32_t max_new_tokens; /* whole reply; <= 0: the target modality's default from the spec */
     uint64_t seed;
+    /* Inside a span only its modality's code tokens and its end tag may be sampled (default
+     * false, as the reference, which samples freely and reads only the codes between the tags). */
+    bool constrain_spans;
 } ag_gen_config;
 
-/* The spec's generation configs (AnyGPT config/ files) for a task. */
+/* The spec's generation configs (AnyGPT config/ files) for a task, with one measured change:
+ *
+ * Beam search is not implemented. In OpenMOSS/AnyGPT, num_beams 5 (generate_config.json, with
+ * do_sample true: HF beam sampling) is used only by the chat CLI (cli_infer_chat_model.py), for
+ * every request whose target is text (its default); speech/image/music targets load their own
+ * configs, without beams; the base-model CLI reads generate_config.json only for vc_steps
+ * (SoundStorm). Beams would need 5 KV caches and 5 decodes per token, and text could not stream
+ * until the beams settle. Measured instead (tests/reference/beam_measure.py, tiny checkpoint,
+ * chat prompts, 24 tokens, 4 seeds, mean per-token log-prob under the model): greedy -0.647,
+ * 5-beam search -0.482, 5-beam sampling (the reference) -0.529, sampling at temperature 1
+ * -1.220 (3 prompts); at temperature 0.3 -0.624, 0.5 -0.692, 0.7 -0.925 (2 prompts, beam
+ * sampling -0.494 on those). Plain sampling at temperature 1 is far from what the reference's
+ * beams produce, so the text config samples at temperature 0.3 (top-p 1, no penalty, min 10
+ * new tokens), the nearest measured; max_new_tokens for text targets is the chat CLI's 500.
+ * Speech 1.0 / rep. 1.05 / max 1500, image 1.0 / max 200, music 1.0 / top-k 200 / rep. 1.15 /
+ * max 2000, all min 10, as the spec's table. */
 void ag_gen_config_default(ag_gen_config *c, ag_task task);
 
 typedef struct ag_gen_callbacks {
@@ -102,6 +124,8 @@ typedef struct ag_gen_callbacks {
     void (*on_item)(void *user, ag_modality m, const int32_t *codes, size_t n_frames, int codebooks);
     /* polled before every model evaluation: true stops the reply (stats->cancelled) */
     bool (*should_stop)(void *user);
+    /* every sampled id in order, the end id included (may be NULL; for tools and tests) */
+    void (*on_token)(void *user, int32_t id);
 } ag_gen_callbacks;
 
 typedef struct ag_gen_stats {
@@ -117,7 +141,12 @@ typedef struct ag_gen_stats {
 void ag_gen_stats_clear(ag_gen_stats *st);
 
 /* Build the prompt of d, generate one reply. 0 on success (also when cancelled), -1 with
- * ag_last_error() on failure (bad codes, prompt longer than the context, backend error). */
+ * ag_last_error() on failure (bad codes, prompt longer than the context, backend error).
+ * c NULL: ag_gen_config_default(d->task); cb and st may be NULL. *st is overwritten (clear a
+ * previous result first) and must be cleared after the call, also after a failure.
+ * The reply ends at <eos>, <eom> or the tokenizer's EOS (not part of stats->reply), at
+ * max_new_tokens, when the context is full, or when should_stop says so. Tokens inside a span
+ * that are not codes of its modality are skipped; a span without codes is not reported. */
 int ag_session_generate(ag_session *s, const ag_prompt_desc *d, const ag_gen_config *c,
                         const ag_gen_callbacks *cb, ag_gen_stats *st);
 

@@ -1,0 +1,932 @@
+/**
+ * SECTION:element-anygptllm
+ * @title: anygptllm
+ *
+ * Runs the AnyGPT LLM (LLaMA-2-7B with speech, image and music tokens) on the anygpt compute
+ * core. Requests arrive on request sink pads:
+ *
+ * - `text_sink_%u` (text/x-raw, format=utf8): every buffer is one whole user message (leading and
+ *   trailing white space is removed, empty messages are ignored);
+ * - `tokens_sink_%u` (application/x-anygpt-tokens): every buffer is one item (a speech utterance,
+ *   an image, a music clip). Speech items may carry several RVQ layers: layer 1 is used.
+ *
+ * Each request becomes one prompt built for the #GstAnygptLlm:task with the templates of the
+ * AnyGPT chat model, and one reply. The reply text is pushed on `text_src` piece by piece as it
+ * is generated; its last buffer carries GST_BUFFER_FLAG_MARKER (an empty buffer when the reply
+ * has no text). Generated speech, image and music spans are pushed as one token buffer per item
+ * on `speech_src`, `image_src` and `music_src`. Source pads that are not linked are skipped.
+ * Output buffers carry no timestamps (GST_CLOCK_TIME_NONE): a reply exists when it is
+ * generated, sinks render it at once. Every source pad gets stream-start, caps and a TIME
+ * segment before data.
+ *
+ * Requests queue up to 8 deep (GST_ANYGPT_LLM_MAX_QUEUED); while the queue is full the
+ * upstream chain function waits (back-pressure, nothing is dropped). Generation runs on the
+ * element's own streaming task. A bad request (wrong modality for the task, invalid UTF-8,
+ * empty item) is dropped with an element warning. A flush on any sink pad stops the reply being
+ * generated within one token and drops the queued requests; EOS on every sink pad lets the
+ * queued requests finish, then pushes EOS on all source pads; going to READY stops at once.
+ *
+ * When no sink pad was requested, the element works as a source: it answers #GstAnygptLlm:prompt
+ * once when it starts streaming and then sends EOS, so gst-launch-1.0 one-liners terminate. The
+ * prompt is also answered when every sink pad reaches EOS without a single request.
+ *
+ * After each reply an element message named `anygptllm` is posted with the fields prompt
+ * (string, the prompt as built), reply (string, modality tokens included), task (string),
+ * prompt-tokens, reused-tokens (found in the KV cache), generated-tokens (int),
+ * prefill-tokens-per-second, decode-tokens-per-second (double) and cancelled (boolean).
+ * For the chat task, the last #GstAnygptLlm:history turns (user message + reply, cancelled
+ * replies excluded) are put in front of each new message.
+ *
+ * Sampling: the core samples the text of a reply with the spec's text configuration and the
+ * inside of a speech / image / music span with that modality's configuration (AnyGPT's config
+ * files). The properties temperature, top-p, top-k, repetition-penalty replace the value of
+ * that parameter in every one of these configurations when set (>= 0); negative values keep
+ * the spec's per-modality values.
+ *
+ * ## Example launch lines
+ * |[
+ * echo "Hello" | gst-launch-1.0 -q fdsrc ! text/x-raw,format=utf8 ! \
+ *     anygptllm model-path=anygpt-chat-q4_0.gguf task=chat ! fdsink
+ * gst-launch-1.0 anygptllm model-path=anygpt-chat-q4_0.gguf task=text-to-music \
+ *     prompt="calm piano" name=llm llm.music_src ! filesink location=music.tokens
+ * ]|
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "gstanygptllm.h"
+
+#include "anygpt/error.h"
+
+GST_DEBUG_CATEGORY_STATIC (anygpt_llm_debug);
+#define GST_CAT_DEFAULT anygpt_llm_debug
+
+enum
+{
+  PROP_0,
+  PROP_MODEL_PATH,
+  PROP_DEVICE,
+  PROP_DEVICE_INDEX,
+  PROP_THREADS,
+  PROP_CONTEXT_LENGTH,
+  PROP_TASK,
+  PROP_PROMPT,
+  PROP_INSTRUCTION,
+  PROP_SYSTEM_PROMPT,
+  PROP_HISTORY,
+  PROP_TEMPERATURE,
+  PROP_TOP_P,
+  PROP_TOP_K,
+  PROP_REPETITION_PENALTY,
+  PROP_MAX_NEW_TOKENS,
+  PROP_SEED,
+};
+
+#define DEFAULT_DEVICE GST_ANYGPT_DEVICE_AUTO
+#define DEFAULT_DEVICE_INDEX -1
+#define DEFAULT_THREADS 0
+#define DEFAULT_CONTEXT_LENGTH 0
+#define DEFAULT_TASK AG_TASK_CHAT
+#define DEFAULT_HISTORY 4
+#define DEFAULT_SAMPLING -1.0
+#define DEFAULT_TOP_K -1
+#define DEFAULT_MAX_NEW_TOKENS -1
+#define DEFAULT_SEED -1
+
+#define TEXT_CAPS "text/x-raw, format=(string)utf8"
+
+static GstStaticPadTemplate text_sink_template = GST_STATIC_PAD_TEMPLATE ("text_sink_%u",
+    GST_PAD_SINK, GST_PAD_REQUEST, GST_STATIC_CAPS (TEXT_CAPS));
+static GstStaticPadTemplate text_src_template = GST_STATIC_PAD_TEMPLATE ("text_src",
+    GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS (TEXT_CAPS));
+
+GType
+gst_anygpt_llm_task_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {AG_TASK_CHAT, "Chat (text or a speech/image/music item in, text and items out)", "chat"},
+    {AG_TASK_ASR, "Speech recognition (speech item in, text out)", "asr"},
+    {AG_TASK_TTS, "Text to speech (text in, speech tokens out)", "tts"},
+    {AG_TASK_CAPTION, "Image captioning (image item in, text out)", "caption"},
+    {AG_TASK_TEXT_TO_IMAGE, "Text to image (text in, image tokens out)", "text-to-image"},
+    {AG_TASK_TEXT_TO_MUSIC, "Text to music (text in, music tokens out)", "text-to-music"},
+    {AG_TASK_MUSIC_CAPTION, "Music captioning (music item in, text out)", "music-caption"},
+    {AG_TASK_RAW, "Raw (the text is the whole prompt)", "raw"},
+    {0, NULL, NULL}
+  };
+  if (g_once_init_enter (&type)) {
+    GType t = g_enum_register_static ("GstAnygptLlmTask", values);
+    g_once_init_leave (&type, t);
+  }
+  return type;
+}
+
+#define gst_anygpt_llm_parent_class parent_class
+G_DEFINE_TYPE (GstAnygptLlm, gst_anygpt_llm, GST_TYPE_ELEMENT);
+GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (anygptllm, "anygptllm", GST_RANK_NONE,
+    GST_TYPE_ANYGPT_LLM, anygpt_core_debug_init ());
+
+void
+gst_anygpt_llm_request_free (GstAnygptLlmRequest * r)
+{
+  if (!r)
+    return;
+  g_free (r->text);
+  g_free (r->codes);
+  g_free (r);
+}
+
+/* ---- request queue ---- */
+
+/* Waits while the queue is full (unless force). Not OK when flushing or when the task stopped
+ * (EOS, error): r is freed then. */
+static GstFlowReturn
+queue_push (GstAnygptLlm * self, GstAnygptLlmRequest * r, gboolean force)
+{
+  g_mutex_lock (&self->lock);
+  while (!force && self->srcresult == GST_FLOW_OK &&
+      self->queue.length >= GST_ANYGPT_LLM_MAX_QUEUED)
+    g_cond_wait (&self->cond, &self->lock);
+  if (self->srcresult != GST_FLOW_OK) {
+    GstFlowReturn ret = self->srcresult;
+    g_mutex_unlock (&self->lock);
+    gst_anygpt_llm_request_free (r);
+    return ret;
+  }
+  g_queue_push_tail (&self->queue, r);
+  if (r->kind != GST_ANYGPT_LLM_REQ_EOS)
+    self->n_received++;
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+  return GST_FLOW_OK;
+}
+
+static void
+queue_set_flushing (GstAnygptLlm * self, gboolean flushing)
+{
+  g_mutex_lock (&self->lock);
+  self->flushing = flushing;
+  self->srcresult = flushing ? GST_FLOW_FLUSHING : GST_FLOW_OK;
+  g_atomic_int_set (&self->cancel, flushing);
+  if (!flushing) {
+    g_queue_clear_full (&self->queue, (GDestroyNotify) gst_anygpt_llm_request_free);
+    self->need_segment = TRUE;
+  }
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+}
+
+/* The prompt property as a request, once per start, when nothing else came. */
+static void
+queue_prompt_locked (GstAnygptLlm * self)
+{
+  GST_OBJECT_LOCK (self);
+  gchar *prompt = g_strdup (self->prompt);
+  GST_OBJECT_UNLOCK (self);
+  if (self->prompt_queued || !prompt || !prompt[0]) {
+    g_free (prompt);
+    return;
+  }
+  GstAnygptLlmRequest *r = g_new0 (GstAnygptLlmRequest, 1);
+  r->kind = GST_ANYGPT_LLM_REQ_TEXT;
+  r->text = prompt;
+  g_queue_push_tail (&self->queue, r);
+  self->prompt_queued = TRUE;
+}
+
+static void
+gst_anygpt_llm_loop (GstAnygptLlm * self)
+{
+  g_mutex_lock (&self->lock);
+  while (!self->flushing && g_queue_is_empty (&self->queue))
+    g_cond_wait (&self->cond, &self->lock);
+  if (self->flushing) {
+    g_mutex_unlock (&self->lock);
+    gst_pad_pause_task (self->text_src);
+    return;
+  }
+  GstAnygptLlmRequest *r = g_queue_pop_head (&self->queue);
+  g_cond_broadcast (&self->cond);       /* room for a waiting chain function */
+  g_mutex_unlock (&self->lock);
+
+  gst_anygpt_llm_send_sticky_events (self);
+  GstFlowReturn ret = gst_anygpt_llm_process (self, r);
+  gst_anygpt_llm_request_free (r);
+  if (ret != GST_FLOW_OK) {
+    GST_DEBUG_OBJECT (self, "pausing task: %s", gst_flow_get_name (ret));
+    g_mutex_lock (&self->lock);
+    if (!self->flushing)
+      self->srcresult = ret;
+    g_cond_broadcast (&self->cond);     /* a chain function waiting for room returns it */
+    g_mutex_unlock (&self->lock);
+    gst_pad_pause_task (self->text_src);
+  }
+}
+
+static gboolean
+text_src_activate_mode (GstPad * pad, GstObject * parent, GstPadMode mode, gboolean active)
+{
+  GstAnygptLlm *self = GST_ANYGPT_LLM (parent);
+  if (mode != GST_PAD_MODE_PUSH)
+    return FALSE;
+  if (active) {
+    queue_set_flushing (self, FALSE);
+    g_mutex_lock (&self->lock);
+    self->need_stream_start = TRUE;
+    /* no sink pad: act as a source answering the prompt property */
+    if (GST_ELEMENT (self)->numsinkpads == 0) {
+      queue_prompt_locked (self);
+      if (self->prompt_queued) {
+        GstAnygptLlmRequest *eos = g_new0 (GstAnygptLlmRequest, 1);
+        eos->kind = GST_ANYGPT_LLM_REQ_EOS;
+        g_queue_push_tail (&self->queue, eos);
+      }
+    }
+    g_mutex_unlock (&self->lock);
+    return gst_pad_start_task (pad, (GstTaskFunction) gst_anygpt_llm_loop, self, NULL);
+  }
+  /* stops the reply within one token, then joins the task */
+  queue_set_flushing (self, TRUE);
+  return gst_pad_stop_task (pad);
+}
+
+/* ---- sink pads ---- */
+
+static gboolean
+all_sinks_eos (GstAnygptLlm * self)
+{
+  gboolean all = TRUE;
+  GST_OBJECT_LOCK (self);
+  for (GList * l = GST_ELEMENT (self)->sinkpads; l; l = l->next)
+    if (!gst_pad_get_element_private (l->data))
+      all = FALSE;
+  GST_OBJECT_UNLOCK (self);
+  return all;
+}
+
+void
+gst_anygpt_llm_push_src_event (GstAnygptLlm * self, GstEvent * ev)
+{
+  GstPad *pads[] = { self->text_src, self->speech_src, self->image_src, self->music_src };
+  for (guint i = 0; i < G_N_ELEMENTS (pads); i++)
+    gst_pad_push_event (pads[i], gst_event_ref (ev));
+  gst_event_unref (ev);
+}
+
+/* The token caps this element reads: the model's codebook sizes, whole items. */
+static gboolean
+tokens_caps_ok (GstAnygptLlm * self, GstCaps * caps)
+{
+  GstAnygptTokensInfo info;
+  if (!gst_anygpt_tokens_info_from_caps (&info, caps))
+    return FALSE;
+  switch (info.modality) {
+    case GST_ANYGPT_MODALITY_SPEECH:
+      return info.codebook_size == 1024;
+    case GST_ANYGPT_MODALITY_IMAGE:
+      return info.codebook_size == 8192 && info.codebooks == 1;
+    case GST_ANYGPT_MODALITY_MUSIC:
+      return info.codebook_size == 2048 && info.codebooks == 4;
+  }
+  return FALSE;
+}
+
+static gboolean
+sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
+{
+  GstAnygptLlm *self = GST_ANYGPT_LLM (parent);
+  switch (GST_EVENT_TYPE (event)) {
+    case GST_EVENT_CAPS:{
+      GstCaps *caps;
+      gst_event_parse_caps (event, &caps);
+      gboolean ok = TRUE;
+      if (g_str_equal (GST_PAD_TEMPLATE_NAME_TEMPLATE (GST_PAD_PAD_TEMPLATE (pad)),
+              "tokens_sink_%u"))
+        ok = tokens_caps_ok (self, caps);
+      if (!ok)
+        GST_WARNING_OBJECT (pad, "refusing caps %" GST_PTR_FORMAT
+            " (speech: codebook-size 1024; image: 1 codebook of 8192; music: 4 of 2048)", caps);
+      gst_event_unref (event);
+      return ok;
+    }
+    case GST_EVENT_FLUSH_START:
+      gst_anygpt_llm_push_src_event (self, event);
+      queue_set_flushing (self, TRUE);
+      gst_pad_pause_task (self->text_src);      /* waits for the task: stopped within a token */
+      return TRUE;
+    case GST_EVENT_FLUSH_STOP:
+      gst_anygpt_llm_push_src_event (self, event);
+      gst_pad_set_element_private (pad, NULL);
+      /* the task only runs while the source pads are active (PAUSED and up) */
+      if (!gst_pad_is_active (self->text_src))
+        return TRUE;
+      queue_set_flushing (self, FALSE);
+      return gst_pad_start_task (self->text_src, (GstTaskFunction) gst_anygpt_llm_loop, self,
+          NULL);
+    case GST_EVENT_EOS:{
+      gst_event_unref (event);
+      gst_pad_set_element_private (pad, GINT_TO_POINTER (1));
+      if (!all_sinks_eos (self))
+        return TRUE;
+      g_mutex_lock (&self->lock);
+      if (self->n_received == 0)
+        queue_prompt_locked (self);
+      g_mutex_unlock (&self->lock);
+      GstAnygptLlmRequest *r = g_new0 (GstAnygptLlmRequest, 1);
+      r->kind = GST_ANYGPT_LLM_REQ_EOS;
+      return queue_push (self, r, TRUE) == GST_FLOW_OK;
+    }
+    default:
+      /* our source pads have their own stream-start / segment; other serialized events
+       * would overtake the queued requests */
+      if (GST_EVENT_IS_SERIALIZED (event)) {
+        gst_event_unref (event);
+        return TRUE;
+      }
+      return gst_pad_event_default (pad, parent, event);
+  }
+}
+
+static GstFlowReturn
+text_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
+{
+  GstAnygptLlm *self = GST_ANYGPT_LLM (parent);
+  GstMapInfo map;
+  if (!gst_buffer_map (buf, &map, GST_MAP_READ)) {
+    gst_buffer_unref (buf);
+    GST_ELEMENT_ERROR (self, STREAM, FAILED, (NULL), ("cannot map the text buffer"));
+    return GST_FLOW_ERROR;
+  }
+  const gchar *end;
+  gboolean valid = g_utf8_validate ((const gchar *) map.data, (gssize) map.size, &end);
+  gchar *text = valid ? g_strstrip (g_strndup ((const gchar *) map.data, map.size)) : NULL;
+  gsize bad_at = valid ? 0 : (gsize) (end - (const gchar *) map.data);
+  gst_buffer_unmap (buf, &map);
+  gst_buffer_unref (buf);
+  if (!valid) {
+    GST_ELEMENT_WARNING (self, STREAM, DECODE, ("Text input is not valid UTF-8."),
+        ("invalid byte at offset %" G_GSIZE_FORMAT " on %s; message dropped", bad_at,
+            GST_PAD_NAME (pad)));
+    return GST_FLOW_OK;
+  }
+  GST_OBJECT_LOCK (self);
+  ag_task task = self->task;
+  GST_OBJECT_UNLOCK (self);
+  if (task == AG_TASK_ASR || task == AG_TASK_CAPTION || task == AG_TASK_MUSIC_CAPTION) {
+    GST_ELEMENT_WARNING (self, STREAM, WRONG_TYPE, ("Task %s takes a token item, not text.",
+            ag_task_name (task)), ("message on %s dropped", GST_PAD_NAME (pad)));
+    g_free (text);
+    return GST_FLOW_OK;
+  }
+  if (!text[0]) {
+    g_free (text);
+    return GST_FLOW_OK;
+  }
+  GstAnygptLlmRequest *r = g_new0 (GstAnygptLlmRequest, 1);
+  r->kind = GST_ANYGPT_LLM_REQ_TEXT;
+  r->text = text;
+  return queue_push (self, r, FALSE);
+}
+
+/* The modality a task reads from a token item (NONE: any, for chat; -1: none). */
+static gint
+task_item_modality (ag_task task)
+{
+  switch (task) {
+    case AG_TASK_CHAT:
+      return AG_MODALITY_NONE;
+    case AG_TASK_ASR:
+      return AG_MODALITY_SPEECH;
+    case AG_TASK_CAPTION:
+      return AG_MODALITY_IMAGE;
+    case AG_TASK_MUSIC_CAPTION:
+      return AG_MODALITY_MUSIC;
+    default:
+      return -1;
+  }
+}
+
+static GstFlowReturn
+tokens_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
+{
+  GstAnygptLlm *self = GST_ANYGPT_LLM (parent);
+  GstCaps *caps = gst_pad_get_current_caps (pad);
+  GstAnygptTokensInfo info;
+  gboolean have_info = caps && gst_anygpt_tokens_info_from_caps (&info, caps);
+  gst_clear_caps (&caps);
+  if (!have_info) {
+    gst_buffer_unref (buf);
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, (NULL), ("no caps on %s", GST_PAD_NAME (pad)));
+    return GST_FLOW_NOT_NEGOTIATED;
+  }
+  GST_OBJECT_LOCK (self);
+  ag_task task = self->task;
+  GST_OBJECT_UNLOCK (self);
+  gint want = task_item_modality (task);
+  if (want < 0 || (want != AG_MODALITY_NONE && want != (gint) info.modality)) {
+    gst_buffer_unref (buf);
+    GST_ELEMENT_WARNING (self, STREAM, WRONG_TYPE, ("Task %s does not take %s items.",
+            ag_task_name (task), gst_anygpt_modality_name (info.modality)),
+        ("item on %s dropped", GST_PAD_NAME (pad)));
+    return GST_FLOW_OK;
+  }
+  GstMapInfo map;
+  const gint32 *ids;
+  gsize n_frames;
+  if (!gst_anygpt_tokens_map (buf, &info, &map, &ids, &n_frames)) {
+    gsize size = gst_buffer_get_size (buf);
+    gst_buffer_unref (buf);
+    GST_ELEMENT_WARNING (self, STREAM, DECODE, ("Malformed token item."),
+        ("%" G_GSIZE_FORMAT " bytes on %s is not a whole number of aligned %d-codebook int32 "
+            "frames; item dropped", size, GST_PAD_NAME (pad), info.codebooks));
+    return GST_FLOW_OK;
+  }
+  /* speech: the semantic layer (first codebook) only; music and image: as they are */
+  gint keep = info.modality == GST_ANYGPT_MODALITY_SPEECH ? 1 : info.codebooks;
+  gsize n = n_frames * (gsize) keep;
+  gint32 *codes = g_new (gint32, MAX (n, 1));
+  gboolean in_range = TRUE;
+  for (gsize f = 0; f < n_frames; f++)
+    for (gint c = 0; c < keep; c++) {
+      gint32 v = GINT32_FROM_LE (ids[f * (gsize) info.codebooks + (gsize) c]);
+      codes[f * (gsize) keep + (gsize) c] = v;
+      in_range &= v >= 0 && v < info.codebook_size;
+    }
+  gst_buffer_unmap (buf, &map);
+  gst_buffer_unref (buf);
+  if (n == 0 || !in_range || (info.modality == GST_ANYGPT_MODALITY_IMAGE && n != 32)) {
+    g_free (codes);
+    GST_ELEMENT_WARNING (self, STREAM, DECODE, ("Malformed token item."),
+        ("%s item of %" G_GSIZE_FORMAT " codes on %s: %s; item dropped",
+            gst_anygpt_modality_name (info.modality), n, GST_PAD_NAME (pad),
+            !in_range ? "code outside the codebook" : n == 0 ? "empty" : "an image has 32 codes"));
+    return GST_FLOW_OK;
+  }
+  GstAnygptLlmRequest *r = g_new0 (GstAnygptLlmRequest, 1);
+  r->kind = GST_ANYGPT_LLM_REQ_ITEM;
+  r->modality = (ag_modality) info.modality;
+  r->codes = codes;
+  r->n_codes = n;
+  return queue_push (self, r, FALSE);
+}
+
+static GstPad *
+gst_anygpt_llm_request_new_pad (GstElement * element, GstPadTemplate * templ,
+    const gchar * name, const GstCaps * caps)
+{
+  gboolean is_text = g_str_equal (GST_PAD_TEMPLATE_NAME_TEMPLATE (templ), "text_sink_%u");
+  GstAnygptLlm *self = GST_ANYGPT_LLM (element);
+  GST_OBJECT_LOCK (self);
+  gchar *pad_name = name ? g_strdup (name) :
+      g_strdup_printf (is_text ? "text_sink_%u" : "tokens_sink_%u", self->next_pad_id);
+  self->next_pad_id++;
+  GST_OBJECT_UNLOCK (self);
+  GstPad *pad = gst_pad_new_from_template (templ, pad_name);
+  g_free (pad_name);
+  gst_pad_set_chain_function (pad, is_text ? GST_DEBUG_FUNCPTR (text_chain) :
+      GST_DEBUG_FUNCPTR (tokens_chain));
+  gst_pad_set_event_function (pad, GST_DEBUG_FUNCPTR (sink_event));
+  GST_PAD_SET_PROXY_ALLOCATION (pad);
+  if (GST_STATE (element) >= GST_STATE_PAUSED)
+    gst_pad_set_active (pad, TRUE);
+  if (!gst_element_add_pad (element, pad))
+    return NULL;                /* a pad of that name exists */
+  return pad;
+}
+
+static void
+gst_anygpt_llm_release_pad (GstElement * element, GstPad * pad)
+{
+  gst_pad_set_active (pad, FALSE);
+  gst_element_remove_pad (element, pad);
+}
+
+/* ---- source pads ---- */
+
+static gboolean
+src_query (GstPad * pad, GstObject * parent, GstQuery * query)
+{
+  if (GST_QUERY_TYPE (query) == GST_QUERY_LATENCY && GST_ELEMENT (parent)->numsinkpads == 0) {
+    /* working as a source: not live, and a reply's length has no bound */
+    gst_query_set_latency (query, FALSE, 0, GST_CLOCK_TIME_NONE);
+    return TRUE;
+  }
+  return gst_pad_query_default (pad, parent, query);
+}
+
+static GstPad *
+make_src_pad (GstAnygptLlm * self, GstPadTemplate * templ)
+{
+  GstPad *pad = gst_pad_new_from_template (templ, GST_PAD_TEMPLATE_NAME_TEMPLATE (templ));
+  gst_pad_use_fixed_caps (pad);
+  gst_pad_set_query_function (pad, GST_DEBUG_FUNCPTR (src_query));
+  gst_element_add_pad (GST_ELEMENT (self), pad);
+  return pad;
+}
+
+static GstPadTemplate *
+tokens_src_template (const gchar * name, GstAnygptModality m, gint codebooks, gint size,
+    gint rate)
+{
+  GstAnygptTokensInfo info = { m, codebooks, size, rate, 1 };
+  GstCaps *caps = gst_anygpt_tokens_caps_new (&info);
+  GstPadTemplate *t = gst_pad_template_new (name, GST_PAD_SRC, GST_PAD_ALWAYS, caps);
+  gst_caps_unref (caps);
+  return t;
+}
+
+/* ---- state ---- */
+
+/* gst_anygpt_load_progress_cb returns gboolean; the core wants a bool callback */
+static bool
+load_progress (void *user, uint64_t done, uint64_t total)
+{
+  return gst_anygpt_load_progress_cb (user, done, total);
+}
+
+static gboolean
+load_model (GstAnygptLlm * self)
+{
+  GST_OBJECT_LOCK (self);
+  gchar *path = g_strdup (self->model_path);
+  GstAnygptDevice device = self->device;
+  gint device_index = self->device_index, threads = self->threads, n_ctx = self->context_length;
+  GST_OBJECT_UNLOCK (self);
+
+  if (!path || !path[0]) {
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("No model file given."),
+        ("set the model-path property to an AnyGPT LLM GGUF file"));
+    g_free (path);
+    return FALSE;
+  }
+  if (!g_file_test (path, G_FILE_TEST_IS_REGULAR)) {
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("Model file \"%s\" not found.", path),
+        ("model-path=%s is not a regular file", path));
+    g_free (path);
+    return FALSE;
+  }
+  GError *err = NULL;
+  self->backend = gst_anygpt_backend_open (device, device_index, threads, &err);
+  if (!self->backend) {
+    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ_WRITE, ("Cannot open the compute device."),
+        ("%s", err->message));
+    g_clear_error (&err);
+    g_free (path);
+    return FALSE;
+  }
+  gst_anygpt_post_progress (GST_ELEMENT (self), GST_PROGRESS_TYPE_START, "load", path);
+  GstAnygptLoadProgress progress = { GST_ELEMENT (self), -1 };
+  self->session = ag_session_new (self->backend, path, n_ctx, load_progress,
+      &progress);
+  if (!self->session) {
+    gst_anygpt_post_progress (GST_ELEMENT (self), GST_PROGRESS_TYPE_ERROR, "load", path);
+    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ, ("Cannot load model \"%s\".", path),
+        ("%s", ag_last_error ()));
+    ag_backend_free (self->backend);
+    self->backend = NULL;
+    g_free (path);
+    return FALSE;
+  }
+  gst_anygpt_post_progress (GST_ELEMENT (self), GST_PROGRESS_TYPE_COMPLETE, "load", path);
+  GST_INFO_OBJECT (self, "loaded %s on %s", path, ag_backend_device_name (self->backend));
+  g_free (path);
+  return TRUE;
+}
+
+static void
+unload_model (GstAnygptLlm * self)
+{
+  g_clear_pointer (&self->session, ag_session_free);
+  g_clear_pointer (&self->backend, ag_backend_free);
+  gst_anygpt_llm_clear_turns (self);
+}
+
+static GstStateChangeReturn
+gst_anygpt_llm_change_state (GstElement * element, GstStateChange transition)
+{
+  GstAnygptLlm *self = GST_ANYGPT_LLM (element);
+  switch (transition) {
+    case GST_STATE_CHANGE_NULL_TO_READY:
+      if (!load_model (self))
+        return GST_STATE_CHANGE_FAILURE;
+      break;
+    case GST_STATE_CHANGE_READY_TO_PAUSED:
+      g_mutex_lock (&self->lock);
+      self->n_received = 0;
+      self->prompt_queued = FALSE;
+      g_mutex_unlock (&self->lock);
+      GST_OBJECT_LOCK (self);
+      for (GList * l = element->sinkpads; l; l = l->next)
+        gst_pad_set_element_private (l->data, NULL);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    default:
+      break;
+  }
+  GstStateChangeReturn ret = GST_ELEMENT_CLASS (parent_class)->change_state (element,
+      transition);
+  if (ret == GST_STATE_CHANGE_FAILURE)
+    return ret;
+  switch (transition) {
+    case GST_STATE_CHANGE_PAUSED_TO_READY:
+      g_mutex_lock (&self->lock);
+      g_queue_clear_full (&self->queue, (GDestroyNotify) gst_anygpt_llm_request_free);
+      g_mutex_unlock (&self->lock);
+      break;
+    case GST_STATE_CHANGE_READY_TO_NULL:
+      unload_model (self);
+      break;
+    default:
+      break;
+  }
+  return ret;
+}
+
+/* ---- properties ---- */
+
+static void
+gst_anygpt_llm_set_property (GObject * object, guint prop_id, const GValue * value,
+    GParamSpec * pspec)
+{
+  GstAnygptLlm *self = GST_ANYGPT_LLM (object);
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_MODEL_PATH:
+      g_free (self->model_path);
+      self->model_path = g_value_dup_string (value);
+      break;
+    case PROP_DEVICE:
+      self->device = g_value_get_enum (value);
+      break;
+    case PROP_DEVICE_INDEX:
+      self->device_index = g_value_get_int (value);
+      break;
+    case PROP_THREADS:
+      self->threads = g_value_get_int (value);
+      break;
+    case PROP_CONTEXT_LENGTH:
+      self->context_length = g_value_get_int (value);
+      break;
+    case PROP_TASK:
+      self->task = g_value_get_enum (value);
+      break;
+    case PROP_PROMPT:
+      g_free (self->prompt);
+      self->prompt = g_value_dup_string (value);
+      break;
+    case PROP_INSTRUCTION:
+      g_free (self->instruction);
+      self->instruction = g_value_dup_string (value);
+      break;
+    case PROP_SYSTEM_PROMPT:
+      g_free (self->system_prompt);
+      self->system_prompt = g_value_dup_string (value);
+      break;
+    case PROP_HISTORY:
+      self->history = g_value_get_uint (value);
+      break;
+    case PROP_TEMPERATURE:
+      self->temperature = g_value_get_double (value);
+      break;
+    case PROP_TOP_P:
+      self->top_p = g_value_get_double (value);
+      break;
+    case PROP_TOP_K:
+      self->top_k = g_value_get_int (value);
+      break;
+    case PROP_REPETITION_PENALTY:
+      self->repetition_penalty = g_value_get_double (value);
+      break;
+    case PROP_MAX_NEW_TOKENS:
+      self->max_new_tokens = g_value_get_int (value);
+      break;
+    case PROP_SEED:
+      self->seed = g_value_get_int64 (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+static void
+gst_anygpt_llm_get_property (GObject * object, guint prop_id, GValue * value,
+    GParamSpec * pspec)
+{
+  GstAnygptLlm *self = GST_ANYGPT_LLM (object);
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_MODEL_PATH:
+      g_value_set_string (value, self->model_path);
+      break;
+    case PROP_DEVICE:
+      g_value_set_enum (value, self->device);
+      break;
+    case PROP_DEVICE_INDEX:
+      g_value_set_int (value, self->device_index);
+      break;
+    case PROP_THREADS:
+      g_value_set_int (value, self->threads);
+      break;
+    case PROP_CONTEXT_LENGTH:
+      g_value_set_int (value, self->context_length);
+      break;
+    case PROP_TASK:
+      g_value_set_enum (value, self->task);
+      break;
+    case PROP_PROMPT:
+      g_value_set_string (value, self->prompt);
+      break;
+    case PROP_INSTRUCTION:
+      g_value_set_string (value, self->instruction);
+      break;
+    case PROP_SYSTEM_PROMPT:
+      g_value_set_string (value, self->system_prompt);
+      break;
+    case PROP_HISTORY:
+      g_value_set_uint (value, self->history);
+      break;
+    case PROP_TEMPERATURE:
+      g_value_set_double (value, self->temperature);
+      break;
+    case PROP_TOP_P:
+      g_value_set_double (value, self->top_p);
+      break;
+    case PROP_TOP_K:
+      g_value_set_int (value, self->top_k);
+      break;
+    case PROP_REPETITION_PENALTY:
+      g_value_set_double (value, self->repetition_penalty);
+      break;
+    case PROP_MAX_NEW_TOKENS:
+      g_value_set_int (value, self->max_new_tokens);
+      break;
+    case PROP_SEED:
+      g_value_set_int64 (value, self->seed);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+static void
+gst_anygpt_llm_finalize (GObject * object)
+{
+  GstAnygptLlm *self = GST_ANYGPT_LLM (object);
+  unload_model (self);
+  g_queue_clear_full (&self->queue, (GDestroyNotify) gst_anygpt_llm_request_free);
+  g_string_free (self->held, TRUE);
+  g_free (self->model_path);
+  g_free (self->prompt);
+  g_free (self->instruction);
+  g_free (self->system_prompt);
+  g_mutex_clear (&self->lock);
+  g_cond_clear (&self->cond);
+  G_OBJECT_CLASS (parent_class)->finalize (object);
+}
+
+#define RW (G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS)
+#define RW_NULL (RW | GST_PARAM_MUTABLE_READY)
+#define RW_PLAY (RW | GST_PARAM_MUTABLE_PLAYING)
+
+static void
+gst_anygpt_llm_class_init (GstAnygptLlmClass * klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+
+  GST_DEBUG_CATEGORY_INIT (anygpt_llm_debug, "anygptllm", 0, "AnyGPT LLM element");
+
+  gobject_class->set_property = gst_anygpt_llm_set_property;
+  gobject_class->get_property = gst_anygpt_llm_get_property;
+  gobject_class->finalize = gst_anygpt_llm_finalize;
+
+  /* model and device: read when going NULL->READY */
+  g_object_class_install_property (gobject_class, PROP_MODEL_PATH,
+      g_param_spec_string ("model-path", "Model path",
+          "AnyGPT LLM GGUF file (anygpt-convert llm), loaded on NULL->READY", NULL, RW_NULL));
+  g_object_class_install_property (gobject_class, PROP_DEVICE,
+      g_param_spec_enum ("device", "Device", "Compute device", GST_TYPE_ANYGPT_DEVICE,
+          DEFAULT_DEVICE, RW_NULL));
+  g_object_class_install_property (gobject_class, PROP_DEVICE_INDEX,
+      g_param_spec_int ("device-index", "Device index",
+          "Vulkan device index (-1: the first suitable one)", -1, 64, DEFAULT_DEVICE_INDEX,
+          RW_NULL));
+  g_object_class_install_property (gobject_class, PROP_THREADS,
+      g_param_spec_int ("threads", "Threads",
+          "CPU threads (0: all online processors)", 0, 1024, DEFAULT_THREADS, RW_NULL));
+  g_object_class_install_property (gobject_class, PROP_CONTEXT_LENGTH,
+      g_param_spec_int ("context-length", "Context length",
+          "KV cache length in tokens (0: the model's context length)", 0, 1 << 20,
+          DEFAULT_CONTEXT_LENGTH, RW_NULL));
+
+  /* requests: read when a request starts */
+  g_object_class_install_property (gobject_class, PROP_TASK,
+      g_param_spec_enum ("task", "Task", "How requests become prompts (chat model templates)",
+          GST_TYPE_ANYGPT_LLM_TASK, DEFAULT_TASK, RW_PLAY));
+  g_object_class_install_property (gobject_class, PROP_PROMPT,
+      g_param_spec_string ("prompt", "Prompt",
+          "Text answered once when no sink pad is requested (then EOS follows), or when all "
+          "sink pads reach EOS without a request", NULL, RW_PLAY));
+  g_object_class_install_property (gobject_class, PROP_INSTRUCTION,
+      g_param_spec_string ("instruction", "Instruction",
+          "Replaces the task's instruction in the user message (NULL: the spec's wording; chat: "
+          "appended to the message, speech items get the spec's voice-chat instruction)", NULL,
+          RW_PLAY));
+  g_object_class_install_property (gobject_class, PROP_SYSTEM_PROMPT,
+      g_param_spec_string ("system-prompt", "System prompt",
+          "First line of every prompt (NULL: the AnyGPT chat model's system prompt)", NULL,
+          RW_PLAY));
+  g_object_class_install_property (gobject_class, PROP_HISTORY,
+      g_param_spec_uint ("history", "History",
+          "Chat task: previous turns (message and reply) kept in the prompt", 0, 1000,
+          DEFAULT_HISTORY, RW_PLAY));
+  g_object_class_install_property (gobject_class, PROP_TEMPERATURE,
+      g_param_spec_double ("temperature", "Temperature",
+          "Sampling temperature for every span kind (0: greedy; negative: the spec's "
+          "per-modality values)", -1.0, 100.0, DEFAULT_SAMPLING, RW_PLAY));
+  g_object_class_install_property (gobject_class, PROP_TOP_P,
+      g_param_spec_double ("top-p", "Top p",
+          "Nucleus sampling mass for every span kind (1: off; negative: the spec's values)",
+          -1.0, 1.0, DEFAULT_SAMPLING, RW_PLAY));
+  g_object_class_install_property (gobject_class, PROP_TOP_K,
+      g_param_spec_int ("top-k", "Top k",
+          "Keep the k most likely tokens, every span kind (0: off; negative: the spec's values)",
+          -1, G_MAXINT, DEFAULT_TOP_K, RW_PLAY));
+  g_object_class_install_property (gobject_class, PROP_REPETITION_PENALTY,
+      g_param_spec_double ("repetition-penalty", "Repetition penalty",
+          "Penalty on tokens already in the prompt or reply, every span kind (1: off; "
+          "below 0.01: the spec's values)", -1.0, 100.0, DEFAULT_SAMPLING, RW_PLAY));
+  g_object_class_install_property (gobject_class, PROP_MAX_NEW_TOKENS,
+      g_param_spec_int ("max-new-tokens", "Max new tokens",
+          "Tokens generated per reply at most (<= 0: the spec's value for the target modality)",
+          -1, G_MAXINT, DEFAULT_MAX_NEW_TOKENS, RW_PLAY));
+  g_object_class_install_property (gobject_class, PROP_SEED,
+      g_param_spec_int64 ("seed", "Seed",
+          "Sampling seed used for every reply, so a request gives the same reply each time "
+          "(-1: a random seed per reply)", -1, G_MAXINT64, DEFAULT_SEED, RW_PLAY));
+
+  gst_element_class_add_static_pad_template (element_class, &text_sink_template);
+  GstCaps *any_tokens = gst_anygpt_tokens_caps_any (NULL);
+  gst_element_class_add_pad_template (element_class,
+      gst_pad_template_new ("tokens_sink_%u", GST_PAD_SINK, GST_PAD_REQUEST, any_tokens));
+  gst_caps_unref (any_tokens);
+  gst_element_class_add_static_pad_template (element_class, &text_src_template);
+  gst_element_class_add_pad_template (element_class,
+      tokens_src_template ("speech_src", GST_ANYGPT_MODALITY_SPEECH, 1, 1024, 50));
+  gst_element_class_add_pad_template (element_class,
+      tokens_src_template ("image_src", GST_ANYGPT_MODALITY_IMAGE, 1, 8192, 0));
+  gst_element_class_add_pad_template (element_class,
+      tokens_src_template ("music_src", GST_ANYGPT_MODALITY_MUSIC, 4, 2048, 50));
+
+  gst_element_class_set_static_metadata (element_class, "AnyGPT LLM",
+      "Generator/Text/Audio/Video",
+      "Any-to-any multimodal LLM: text, speech, image and music tokens in, streamed text "
+      "and token items out", "gst-anygpt developers");
+
+  element_class->change_state = GST_DEBUG_FUNCPTR (gst_anygpt_llm_change_state);
+  element_class->request_new_pad = GST_DEBUG_FUNCPTR (gst_anygpt_llm_request_new_pad);
+  element_class->release_pad = GST_DEBUG_FUNCPTR (gst_anygpt_llm_release_pad);
+
+  gst_type_mark_as_plugin_api (GST_TYPE_ANYGPT_LLM_TASK, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_ANYGPT_DEVICE, 0);
+}
+
+static void
+gst_anygpt_llm_init (GstAnygptLlm * self)
+{
+  GstElementClass *klass = GST_ELEMENT_GET_CLASS (self);
+  self->text_src = make_src_pad (self, gst_element_class_get_pad_template (klass, "text_src"));
+  gst_pad_set_activatemode_function (self->text_src,
+      GST_DEBUG_FUNCPTR (text_src_activate_mode));
+  self->speech_src = make_src_pad (self,
+      gst_element_class_get_pad_template (klass, "speech_src"));
+  self->image_src = make_src_pad (self, gst_element_class_get_pad_template (klass,
+          "image_src"));
+  self->music_src = make_src_pad (self, gst_element_class_get_pad_template (klass,
+          "music_src"));
+
+  self->device = DEFAULT_DEVICE;
+  self->device_index = DEFAULT_DEVICE_INDEX;
+  self->threads = DEFAULT_THREADS;
+  self->context_length = DEFAULT_CONTEXT_LENGTH;
+  self->task = DEFAULT_TASK;
+  self->history = DEFAULT_HISTORY;
+  self->temperature = self->top_p = self->repetition_penalty = DEFAULT_SAMPLING;
+  self->top_k = DEFAULT_TOP_K;
+  self->max_new_tokens = DEFAULT_MAX_NEW_TOKENS;
+  self->seed = DEFAULT_SEED;
+
+  g_mutex_init (&self->lock);
+  g_cond_init (&self->cond);
+  g_queue_init (&self->queue);
+  g_queue_init (&self->turns);
+  self->flushing = TRUE;
+  self->srcresult = GST_FLOW_FLUSHING;
+  self->held = g_string_new (NULL);
+}

@@ -1,0 +1,175 @@
+/* anygpt-bench-soundstorm WORKDIR [--python PY --ref soundstorm_ref.py --convert ANYGPT_CONVERT]
+ *                                 [--model FILE.gguf] [--dtype f32|f16] [--threads N] [--steps S]
+ *                                 [--devices cpu,vulkan]
+ *
+ * SoundStorm speed at the real shape (dim 1024, depth 12, 8 x 128 heads, K 1024, 7 levels) on a
+ * 3 s voice prompt + 5 s target (150 + 250 frames, N = 400), AnyGPT's decoding (steps 3:
+ * 10 passes, greedy). With --python/--ref/--convert the PyTorch reference (tests/reference/
+ * soundstorm_ref.py bench) writes a random real-sized checkpoint in the published layout, times
+ * its own generate on 2 threads, and this tool converts that checkpoint and times ours on each
+ * device, printing seconds and the ratio to PyTorch. --model skips PyTorch and uses a GGUF
+ * (the prompt and semantic codes are then random). Not run by meson test. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "anygpt/backend.h"
+#include "anygpt/error.h"
+#include "anygpt/soundstorm.h"
+
+#define T_TGT 250
+#define T_PROMPT 150
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int read_i32(const char *dir, const char *name, int32_t *dst, size_t n)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    size_t got = f ? fread(dst, sizeof *dst, n, f) : 0;
+    if (f)
+        fclose(f);
+    return got == n ? 0 : -1;
+}
+
+static int sh(const char *cmd)
+{
+    printf("$ %s\n", cmd);
+    fflush(stdout);
+    return system(cmd);
+}
+
+int main(int argc, char **argv)
+{
+    const char *dir = NULL, *py = NULL, *ref = NULL, *conv = NULL, *model = NULL, *dtype = "f16", *devs = "cpu,vulkan";
+    int threads = 2, steps = 3;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (a[0] != '-') {
+            dir = a;
+            continue;
+        }
+        if (!v) {
+            fprintf(stderr, "%s needs a value\n", a);
+            return 2;
+        }
+        i++;
+        if (!strcmp(a, "--python"))
+            py = v;
+        else if (!strcmp(a, "--ref"))
+            ref = v;
+        else if (!strcmp(a, "--convert"))
+            conv = v;
+        else if (!strcmp(a, "--model"))
+            model = v;
+        else if (!strcmp(a, "--dtype"))
+            dtype = v;
+        else if (!strcmp(a, "--threads"))
+            threads = atoi(v);
+        else if (!strcmp(a, "--steps"))
+            steps = atoi(v);
+        else if (!strcmp(a, "--devices"))
+            devs = v;
+        else {
+            fprintf(stderr, "unknown option %s\n", a);
+            return 2;
+        }
+    }
+    if (!dir || (!model && (!py || !ref || !conv))) {
+        fprintf(stderr, "usage: %s WORKDIR (--python PY --ref soundstorm_ref.py --convert ANYGPT_CONVERT | --model "
+                        "FILE.gguf) [--dtype f32|f16] [--threads N] [--steps S] [--devices cpu,vulkan]\n",
+                argv[0]);
+        return 2;
+    }
+    mkdir(dir, 0755);
+    char cmd[16384], gguf[4096];
+    double torch_s = 0;
+    int32_t sem[T_TGT], prompt[T_PROMPT * 8];
+    if (!model) {
+        snprintf(cmd, sizeof cmd, "'%s' '%s' bench '%s'", py, ref, dir);
+        if (sh(cmd) != 0) {
+            fprintf(stderr, "the PyTorch reference failed (needs torch in %s)\n", py);
+            return 1;
+        }
+        snprintf(gguf, sizeof gguf, "%s/soundstorm-%s.gguf", dir, dtype);
+        snprintf(cmd, sizeof cmd, "'%s' soundstorm '%s/speechtokenizer_soundstorm_mls.pt' '%s' --quiet --dtype %s",
+                 conv, dir, gguf, dtype);
+        if (sh(cmd) != 0)
+            return 1;
+        model = gguf;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/torch_seconds.txt", dir);
+        FILE *f = fopen(path, "r");
+        if (!f || fscanf(f, "%lf", &torch_s) != 1)
+            torch_s = 0;
+        if (f)
+            fclose(f);
+    }
+    if (read_i32(dir, "sem.i32", sem, T_TGT) || read_i32(dir, "prompt.i32", prompt, T_PROMPT * 8)) {
+        srand(1);
+        for (int i = 0; i < T_TGT; i++)
+            sem[i] = rand() % 1024;
+        for (int i = 0; i < T_PROMPT * 8; i++)
+            prompt[i] = rand() % 1024;
+    }
+    int32_t *out = malloc(sizeof(int32_t) * T_TGT * 8), *first = malloc(sizeof(int32_t) * T_TGT * 8);
+    bool have_first = false;
+    int rc = 0;
+    if (torch_s > 0)
+        printf("pytorch (2 threads): %.2f s for %d passes (%.2f s/pass)\n", torch_s, steps + 7, torch_s / (steps + 7));
+    for (int d = 0; d < 2; d++) {
+        const char *name = d ? "vulkan" : "cpu";
+        if (!strstr(devs, name))
+            continue;
+        ag_backend *be = d ? ag_backend_vulkan_new(-1) : ag_backend_cpu_new(threads);
+        if (!be) {
+            printf("%s: unavailable (%s)\n", name, ag_last_error());
+            continue;
+        }
+        double t0 = now_s();
+        ag_soundstorm *m = ag_soundstorm_load(be, model, NULL, NULL);
+        double t_load = now_s() - t0;
+        if (!m) {
+            printf("%s: load failed: %s\n", name, ag_last_error());
+            ag_backend_free(be);
+            rc = 1;
+            continue;
+        }
+        t0 = now_s();
+        int g = ag_soundstorm_generate(m, sem, T_TGT, prompt, T_PROMPT, steps, 1, true, out);
+        double t = now_s() - t0;
+        if (g != 0) {
+            printf("%s: generate failed: %s\n", name, ag_last_error());
+            rc = 1;
+        } else {
+            printf("%s (%s, %s weights%s): load %.2f s, generate %.2f s (%.2f s/pass)", name,
+                   ag_backend_device_name(be), dtype, d ? "" : (threads == 2 ? ", 2 threads" : ""), t_load, t,
+                   t / (steps + 7));
+            if (torch_s > 0)
+                printf(", %.2fx PyTorch's time (%.1fx faster)", t / torch_s, torch_s / t);
+            printf("\n");
+            if (have_first) {
+                int diff = 0;
+                for (int i = 0; i < T_TGT * 8; i++)
+                    diff += out[i] != first[i];
+                printf("  tokens differing from cpu: %d of %d\n", diff, T_TGT * 8);
+            } else {
+                memcpy(first, out, sizeof(int32_t) * T_TGT * 8);
+                have_first = true;
+            }
+        }
+        ag_soundstorm_free(m);
+        ag_backend_free(be);
+    }
+    free(out);
+    free(first);
+    return rc;
+}
