@@ -285,9 +285,9 @@ void ag_soundstorm_free(ag_soundstorm *m)
 
 const ag_soundstorm_info *ag_soundstorm_info_of(const ag_soundstorm *m) { return &m->info; }
 
-/* Runs the network on a grid already validated; logits [n][n_q][K]. scratch: n * n_q ints. */
-static int run(ag_soundstorm *m, const int32_t *tokens, const int32_t *cond, int64_t n, int32_t *scratch,
-               float *logits, float *tmp)
+/* Runs the network on a grid already validated; raw logits [n_q][n][K] (the graph's layout).
+ * scratch: n * n_q ints. */
+static int run(ag_soundstorm *m, const int32_t *tokens, const int32_t *cond, int64_t n, int32_t *scratch, float *raw)
 {
     const int64_t nq = m->info.n_q, K = m->info.codebook_size;
     if (m->g_n != n && build(m, n) != 0)
@@ -300,14 +300,11 @@ static int run(ag_soundstorm *m, const int32_t *tokens, const int32_t *cond, int
         return -1;
     for (int64_t i = 0; i < n; i++)
         scratch[i] = (int32_t)i;
-    if (ag_tensor_set(m->in_pos, scratch, 0, (size_t)n * sizeof(int32_t)) != 0 || ag_backend_compute(m->be, m->g) != 0 ||
-        ag_tensor_get(m->out_logits, tmp, 0, (size_t)(n * nq * K) * sizeof(float)) != 0)
-        return -1;
-    /* [K, n, nq] -> [n][nq][K] */
-    for (int64_t q = 0; q < nq; q++)
-        for (int64_t i = 0; i < n; i++)
-            memcpy(logits + (i * nq + q) * K, tmp + (q * n + i) * K, (size_t)K * sizeof(float));
-    return 0;
+    return ag_tensor_set(m->in_pos, scratch, 0, (size_t)n * sizeof(int32_t)) != 0 ||
+                   ag_backend_compute(m->be, m->g) != 0 ||
+                   ag_tensor_get(m->out_logits, raw, 0, (size_t)(n * nq * K) * sizeof(float)) != 0
+               ? -1
+               : 0;
 }
 
 static int check_len(int64_t n)
@@ -345,8 +342,10 @@ int ag_soundstorm_forward(ag_soundstorm *m, const int32_t *tokens, const int32_t
     int rc = -1;
     if (!scratch || !tmp)
         ag_set_error("out of memory");
-    else
-        rc = run(m, tokens, cond, n, scratch, logits, tmp);
+    else if ((rc = run(m, tokens, cond, n, scratch, tmp)) == 0)
+        for (int64_t q = 0; q < nq; q++) /* [nq][n][K] -> [n][nq][K] */
+            for (int64_t i = 0; i < n; i++)
+                memcpy(logits + (i * nq + q) * K, tmp + (q * n + i) * K, (size_t)K * sizeof(float));
     free(scratch);
     free(tmp);
     return rc;
@@ -419,7 +418,7 @@ static int cmp_score(const void *a, const void *b)
 }
 
 typedef struct {
-    float *logits, *tmp, *sorted, *score;
+    float *logits, *sorted, *score; /* logits in the graph's [n_q][n][K] layout */
     unsigned char *keep;
     int32_t *ids, *scratch;
     ss_score *order;
@@ -427,11 +426,11 @@ typedef struct {
 
 /* Pick a token per row: argmax, or top-k then (temp > 0) Gumbel sampling; with want_score the
  * reference's confidence score 1 - softmax(top-k logits)[pick]. */
-static void pick(ag_soundstorm *m, ss_work *w, int64_t rows, bool filtered, float temp, bool want_score, ss_rng *rng)
+static void pick(ag_soundstorm *m, ss_work *w, int64_t n, bool filtered, float temp, bool want_score, ss_rng *rng)
 {
-    const int64_t K = m->info.codebook_size, k = (int64_t)ceil((1.0 - 0.7) * (double)K);
-    for (int64_t r = 0; r < rows; r++) {
-        const float *l = w->logits + r * K;
+    const int64_t K = m->info.codebook_size, nq = m->info.n_q, k = (int64_t)ceil((1.0 - 0.7) * (double)K);
+    for (int64_t r = 0; r < n * nq; r++) { /* row r = frame * nq + level, as the grid */
+        const float *l = w->logits + ((r % nq) * n + r / nq) * K;
         if (filtered)
             top_k(l, K, k, w->sorted, w->keep);
         else
@@ -467,7 +466,6 @@ static void pick(ag_soundstorm *m, ss_work *w, int64_t rows, bool filtered, floa
 static void work_free(ss_work *w)
 {
     free(w->logits);
-    free(w->tmp);
     free(w->sorted);
     free(w->score);
     free(w->keep);
@@ -500,7 +498,6 @@ int ag_soundstorm_generate(ag_soundstorm *m, const int32_t *semantic, int64_t t,
     int32_t *grid = malloc((size_t)rows * sizeof *grid), *cond = malloc((size_t)n * sizeof *cond);
     unsigned char *mask = malloc((size_t)rows), *can = malloc((size_t)rows);
     w.logits = malloc((size_t)(rows * K) * sizeof(float));
-    w.tmp = malloc((size_t)(rows * K) * sizeof(float));
     w.sorted = malloc((size_t)K * sizeof(float));
     w.keep = malloc((size_t)K);
     w.score = malloc((size_t)rows * sizeof(float));
@@ -508,7 +505,7 @@ int ag_soundstorm_generate(ag_soundstorm *m, const int32_t *semantic, int64_t t,
     w.scratch = malloc((size_t)rows * sizeof(int32_t));
     w.order = malloc((size_t)rows * sizeof(ss_score));
     int rc = -1;
-    if (!grid || !cond || !mask || !can || !w.logits || !w.tmp || !w.sorted || !w.keep || !w.score || !w.ids ||
+    if (!grid || !cond || !mask || !can || !w.logits || !w.sorted || !w.keep || !w.score || !w.ids ||
         !w.scratch || !w.order) {
         ag_set_error("out of memory");
         goto out;
@@ -529,9 +526,9 @@ int ag_soundstorm_generate(ag_soundstorm *m, const int32_t *semantic, int64_t t,
             const int64_t count = q == 0 ? ag_soundstorm_mask_count(steps, i, n) : 0;
             const float temp = (float)((double)i / steps);
             const bool argmax_only = greedy && (q > 0 || count == 0);
-            if (run(m, grid, cond, n, w.scratch, w.logits, w.tmp) != 0)
+            if (run(m, grid, cond, n, w.scratch, w.logits) != 0)
                 goto out;
-            pick(m, &w, rows, !argmax_only, argmax_only ? 0.0f : temp, q == 0 && count > 0, &rng);
+            pick(m, &w, n, !argmax_only, argmax_only ? 0.0f : temp, q == 0 && count > 0, &rng);
             if (q > 0) { /* later levels: overwrite levels >= q of every frame */
                 for (int64_t j = 0; j < n; j++)
                     for (int64_t r = q; r < nq; r++)
