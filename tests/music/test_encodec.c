@@ -8,7 +8,7 @@
  * files) and hostile codes.
  *
  * usage: test_encodec FIXTURE_DIR ANYGPT_CONVERT OUT_DIR */
-#include "../common/ag_check.h"
+#include "../common/ag_fixture.h"
 
 #include "anygpt/backend.h"
 #include "anygpt/error.h"
@@ -20,94 +20,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define NQ 4
 #define HOP 640
 
 static const char *fix_dir, *convert_bin, *out_dir;
 
-static void *read_all(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    *n = 0;
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *p = malloc(sz > 0 ? (size_t)sz : 1);
-    if (p && fread(p, 1, (size_t)sz, f) != (size_t)sz) {
-        free(p);
-        p = NULL;
-    }
-    fclose(f);
-    *n = (size_t)sz;
-    return p;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* Run the converter on FIXTURE_DIR/input; exit status, stderr+stdout in msg. */
-static int run_convert(const char *input, const char *out, const char *dtype, char *msg, size_t msg_len)
-{
-    char cmd[16384];
-    snprintf(cmd, sizeof cmd, "'%s' encodec '%s/%s' '%s' --quiet --dtype %s 2>&1", convert_bin, fix_dir, input, out,
-             dtype);
-    FILE *p = popen(cmd, "r");
-    if (!p)
-        return -1;
-    size_t n = fread(msg, 1, msg_len - 1, p);
-    msg[n] = 0;
-    return pclose(p);
-}
-
 static void check_refused(const char *input, const char *expect)
 {
-    char out[4096], msg[4096];
+    char out[4096];
     snprintf(out, sizeof out, "%s/%s.gguf", out_dir, input);
-    int rc = run_convert(input, out, "f32", msg, sizeof msg);
-    CHECK(rc != 0 && strstr(msg, expect) != NULL, "%s: rc %d, message '%s' (want '%s')", input, rc, msg, expect);
-    if (rc != 0)
-        printf("# refused %s: %s", input, msg);
-}
-
-typedef struct {
-    float *in, *dec, *gap;
-    int32_t *codes;
-    int64_t n, t;
-} fixture;
-
-static int load_fixture(const char *sig, fixture *fx)
-{
-    char p[4096];
-    size_t n1, n2, n3, n4;
-    snprintf(p, sizeof p, "%s/%s.in.f32", fix_dir, sig);
-    fx->in = read_all(p, &n1);
-    snprintf(p, sizeof p, "%s/%s.codes.i32", fix_dir, sig);
-    fx->codes = read_all(p, &n2);
-    snprintf(p, sizeof p, "%s/%s.gap.f32", fix_dir, sig);
-    fx->gap = read_all(p, &n3);
-    snprintf(p, sizeof p, "%s/%s.dec.f32", fix_dir, sig);
-    fx->dec = read_all(p, &n4);
-    if (!fx->in || !fx->codes || !fx->gap || !fx->dec)
-        return -1;
-    fx->n = (int64_t)(n1 / 4);
-    fx->t = (int64_t)(n2 / 4 / NQ);
-    return n3 == n2 && n4 == (size_t)fx->t * HOP * 4 ? 0 : -1;
-}
-
-static void free_fixture(fixture *fx)
-{
-    free(fx->in);
-    free(fx->dec);
-    free(fx->gap);
-    free(fx->codes);
+    ag_check_refused(convert_bin, "encodec", fix_dir, input, out, expect);
 }
 
 /* f16: weights rounded to half, so only a sanity bound: most codes equal, decode close */
@@ -124,19 +47,19 @@ static void run_model(ag_backend *be, const char *gguf, bool f16)
           "info sr %d hop %d n_q %d K %d D %d snake %d", info->sample_rate, info->hop, info->n_q, info->codebook_size,
           info->dimension, info->snake);
     for (size_t s = 0; s < sizeof sigs / sizeof sigs[0]; s++) {
-        fixture fx = {0};
-        if (load_fixture(sigs[s], &fx) != 0) {
+        ag_codec_fixture fx = {0};
+        if (ag_codec_fixture_load(fix_dir, sigs[s], NQ, HOP, &fx) != 0) {
             CHECK(0, "fixture %s unreadable", sigs[s]);
-            free_fixture(&fx);
+            ag_codec_fixture_free(&fx);
             continue;
         }
         CHECK(ag_seanet_n_frames(m, fx.n) == fx.t, "frames %lld vs %lld", (long long)ag_seanet_n_frames(m, fx.n),
               (long long)fx.t);
         int32_t *codes = calloc((size_t)fx.t * NQ, sizeof *codes);
         float *audio = calloc((size_t)fx.t * HOP, sizeof *audio);
-        double t0 = now_s();
+        double t0 = ag_now_s();
         int rc = ag_seanet_encode(m, fx.in, fx.n, NQ, codes);
-        const double t_enc = now_s() - t0;
+        const double t_enc = ag_now_s() - t0;
         CHECK(rc == 0, "encode %s: %s", sigs[s], ag_last_error());
         /* per frame: the first differing layer must be a near tie; later layers follow from it */
         int flips = 0, bad = 0, exact = 0;
@@ -166,15 +89,12 @@ static void run_model(ag_backend *be, const char *gguf, bool f16)
         else
             CHECK(bad == 0 && flips <= 1, "%s on %s: %d frames with codes differing beyond a near tie, %d flips",
                   sigs[s], ag_backend_name(be), bad, flips);
-        t0 = now_s();
+        t0 = ag_now_s();
         rc = ag_seanet_decode(m, fx.codes, fx.t, NQ, audio);
-        const double t_dec = now_s() - t0;
+        const double t_dec = ag_now_s() - t0;
         CHECK(rc == 0, "decode %s: %s", sigs[s], ag_last_error());
-        double peak = 0, err = 0;
-        for (int64_t i = 0; i < fx.t * HOP; i++) {
-            peak = fmax(peak, fabs(fx.dec[i]));
-            err = fmax(err, fabs((double)audio[i] - fx.dec[i]));
-        }
+        double peak;
+        const double err = ag_max_abs_err(audio, fx.dec, (size_t)fx.t * HOP, &peak);
         CHECK(rc == 0 && peak > 0 && err / peak < (f16 ? 1e-2 : 1e-4), "%s decode rel error %.3g", sigs[s],
               peak > 0 ? err / peak : 0.0);
         printf("# %s%s %s: %lld samples -> %lld frames; codes exact %d/%lld, near-tie flips %d (worst gap %.2g); "
@@ -183,7 +103,7 @@ static void run_model(ag_backend *be, const char *gguf, bool f16)
                (long long)fx.t * NQ, flips, worst_gap, peak > 0 ? err / peak : 0.0, 1e3 * t_enc, 1e3 * t_dec);
         free(codes);
         free(audio);
-        free_fixture(&fx);
+        ag_codec_fixture_free(&fx);
     }
     /* hostile codes and arguments: clear errors, no crash */
     int32_t bad_codes[2 * NQ] = {0};
@@ -203,7 +123,7 @@ static void run_model(ag_backend *be, const char *gguf, bool f16)
 static void check_patched_kv(ag_backend *be, const char *gguf, const char *key, const char *val, size_t vlen)
 {
     size_t n;
-    uint8_t *d = read_all(gguf, &n);
+    uint8_t *d = ag_read_file(gguf, &n);
     uint8_t *k = d ? memmem(d, n, key, strlen(key)) : NULL;
     char out[4096];
     snprintf(out, sizeof out, "%s/patched-%s.gguf", out_dir, key);
@@ -225,16 +145,6 @@ static void check_patched_kv(ag_backend *be, const char *gguf, const char *key, 
     free(d);
 }
 
-static bool same_file(const char *a, const char *b)
-{
-    size_t na, nb;
-    void *pa = read_all(a, &na), *pb = read_all(b, &nb);
-    bool same = pa && pb && na == nb && na > 0 && memcmp(pa, pb, na) == 0;
-    free(pa);
-    free(pb);
-    return same;
-}
-
 int main(int argc, char **argv)
 {
     if (argc != 4) {
@@ -250,13 +160,16 @@ int main(int argc, char **argv)
     snprintf(gguf, sizeof gguf, "%s/encodec-hf_st_g.gguf", out_dir);
     for (size_t v = 0; v < sizeof layouts / sizeof layouts[0]; v++) {
         snprintf(other, sizeof other, "%s/encodec-%zu.gguf", out_dir, v);
-        int rc = run_convert(layouts[v], v ? other : gguf, "f32", msg, sizeof msg);
+        int rc = ag_run_convert(convert_bin, "encodec", fix_dir, layouts[v], v ? other : gguf, "f32", msg,
+                                sizeof msg);
         CHECK(rc == 0, "convert %s: %s", layouts[v], msg);
         if (v)
-            CHECK(rc == 0 && same_file(gguf, other), "%s converts to different GGUF bytes than hf_st_g", layouts[v]);
+            CHECK(rc == 0 && ag_same_file(gguf, other), "%s converts to different GGUF bytes than hf_st_g",
+                  layouts[v]);
     }
     snprintf(gguf16, sizeof gguf16, "%s/encodec-f16.gguf", out_dir);
-    CHECK(run_convert("hf_st_g", gguf16, "f16", msg, sizeof msg) == 0, "convert f16: %s", msg);
+    CHECK(ag_run_convert(convert_bin, "encodec", fix_dir, "hf_st_g", gguf16, "f16", msg, sizeof msg) == 0,
+          "convert f16: %s", msg);
     check_refused("bad_missing", "lacks tensor 'decoder.layers.7.block.1.conv.weight_v'");
     check_refused("bad_unknown", "unexpected tensor 'encoder.layers.16.conv.bias'");
     check_refused("bad_shape", "'quantizer.layers.2.codebook.embed' has shape (64,15), expected (64,16)");

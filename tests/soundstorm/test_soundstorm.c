@@ -5,7 +5,7 @@
  * schedule identical to PyTorch's float32 one. Also: converter refusals, hostile arguments.
  *
  * usage: test_soundstorm FIXTURE_DIR ANYGPT_CONVERT OUT_DIR */
-#include "../common/ag_check.h"
+#include "../common/ag_fixture.h"
 
 #include "anygpt/backend.h"
 #include "anygpt/error.h"
@@ -20,53 +20,20 @@
 
 static const char *fix_dir, *convert_bin, *out_dir;
 
-static void *read_all(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *p = malloc(sz > 0 ? (size_t)sz : 1);
-    if (p && fread(p, 1, (size_t)sz, f) != (size_t)sz) {
-        free(p);
-        p = NULL;
-    }
-    fclose(f);
-    *n = (size_t)sz;
-    return p;
-}
-
 static void *fixture(const char *name, size_t *n)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", fix_dir, name);
-    void *p = read_all(path, n);
+    void *p = ag_read_file(path, n);
     CHECK(p != NULL, "cannot read fixture %s", path);
     return p;
 }
 
-static int run_convert(const char *in, const char *out, char *msg, size_t msg_len)
-{
-    char cmd[16384];
-    snprintf(cmd, sizeof cmd, "'%s' soundstorm '%s/%s' '%s' --quiet --dtype f32 2>&1", convert_bin, fix_dir, in, out);
-    FILE *p = popen(cmd, "r");
-    if (!p)
-        return -1;
-    size_t n = fread(msg, 1, msg_len - 1, p);
-    msg[n] = 0;
-    return pclose(p);
-}
-
 static void check_refused(const char *in, const char *expect)
 {
-    char out[4096], msg[4096];
+    char out[4096];
     snprintf(out, sizeof out, "%s/refused.gguf", out_dir);
-    int rc = run_convert(in, out, msg, sizeof msg);
-    CHECK(rc != 0 && strstr(msg, expect) != NULL, "%s: rc %d, message '%s' (want '%s')", in, rc, msg, expect);
-    if (rc != 0)
-        printf("# refused %s: %s", in, msg);
+    ag_check_refused(convert_bin, "soundstorm", fix_dir, in, out, expect);
 }
 
 static void check_schedule(void)
@@ -105,11 +72,8 @@ static void check_forward(ag_soundstorm *m, const char *dev)
     if (tok && cond && got && nl / 4 == (size_t)(n * in->n_q * in->codebook_size)) {
         int rc = ag_soundstorm_forward(m, tok, cond, n, got);
         CHECK(rc == 0, "%s forward: %s", dev, ag_last_error());
-        double peak = 0, err = 0;
-        for (size_t i = 0; i < nl / 4; i++) {
-            peak = fmax(peak, fabs(ref[i]));
-            err = fmax(err, fabs((double)got[i] - ref[i]));
-        }
+        double peak;
+        const double err = ag_max_abs_err(got, ref, nl / 4, &peak);
         printf("# %s forward: %lld frames, max |err| %.3g, peak %.3g (rel %.3g)\n", dev, (long long)n, err, peak,
                err / peak);
         CHECK(rc == 0 && err <= 1e-4 * peak, "%s forward logits: max err %g vs peak %g", dev, err, peak);
@@ -204,18 +168,17 @@ int main(int argc, char **argv)
     char g_any[4096], g_orig[4096], msg[4096];
     snprintf(g_any, sizeof g_any, "%s/ss-anygpt.gguf", out_dir);
     snprintf(g_orig, sizeof g_orig, "%s/ss-orig.gguf", out_dir);
-    CHECK(run_convert("anygpt", g_any, msg, sizeof msg) == 0, "convert AnyGPT naming: %s", msg);
-    CHECK(run_convert("orig/SoundStorm_best_dev.pt", g_orig, msg, sizeof msg) == 0, "convert original naming: %s", msg);
+    CHECK(ag_run_convert(convert_bin, "soundstorm", fix_dir, "anygpt", g_any, "f32", msg, sizeof msg) == 0,
+          "convert AnyGPT naming: %s", msg);
+    CHECK(ag_run_convert(convert_bin, "soundstorm", fix_dir, "orig/SoundStorm_best_dev.pt", g_orig, "f32", msg,
+                         sizeof msg) == 0,
+          "convert original naming: %s", msg);
     char g_buf[4096];
     snprintf(g_buf, sizeof g_buf, "%s/ss-buffers.gguf", out_dir);
-    CHECK(run_convert("with_buffers.pt", g_buf, msg, sizeof msg) == 0, "convert with buffers: %s", msg);
-    size_t na, no, nb;
-    void *a = read_all(g_any, &na), *o = read_all(g_orig, &no), *b = read_all(g_buf, &nb);
-    CHECK(a && o && na == no && memcmp(a, o, na) == 0, "the two namings convert to different GGUF files");
-    CHECK(a && b && na == nb && memcmp(a, b, na) == 0, "non-persistent buffers were not dropped");
-    free(a);
-    free(o);
-    free(b);
+    CHECK(ag_run_convert(convert_bin, "soundstorm", fix_dir, "with_buffers.pt", g_buf, "f32", msg, sizeof msg) == 0,
+          "convert with buffers: %s", msg);
+    CHECK(ag_same_file(g_any, g_orig), "the two namings convert to different GGUF files");
+    CHECK(ag_same_file(g_any, g_buf), "non-persistent buffers were not dropped");
     check_refused("bad_missing.pt", "lacks tensor 'net.conformer.layers.1.attn.fn.to_kv.weight'");
     check_refused("bad_unknown.pt", "unexpected tensor 'net.conformer.layers.0.attn.fn.rel_pos.weight'");
     check_refused("bad_shape.pt", "unsupported SoundStorm shape");

@@ -5,7 +5,7 @@
  * decoded audio within 1e-4 of the reference's peak. Also: converter refusals, hostile codes.
  *
  * usage: test_speechtokenizer FIXTURE_DIR ANYGPT_CONVERT OUT_DIR */
-#include "../common/ag_check.h"
+#include "../common/ag_fixture.h"
 
 #include "anygpt/backend.h"
 #include "anygpt/error.h"
@@ -17,90 +17,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 static const char *fix_dir, *convert_bin, *out_dir;
 
-static void *read_all(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *p = malloc(sz > 0 ? (size_t)sz : 1);
-    if (p && fread(p, 1, (size_t)sz, f) != (size_t)sz) {
-        free(p);
-        p = NULL;
-    }
-    fclose(f);
-    *n = (size_t)sz;
-    return p;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* Run the converter; returns its exit status, stderr+stdout in msg. */
-static int run_convert(const char *variant, const char *out, const char *dtype, char *msg, size_t msg_len)
-{
-    char cmd[16384];
-    snprintf(cmd, sizeof cmd, "'%s' speechtokenizer '%s/%s' '%s' --quiet --dtype %s 2>&1", convert_bin, fix_dir,
-             variant, out, dtype);
-    FILE *p = popen(cmd, "r");
-    if (!p)
-        return -1;
-    size_t n = fread(msg, 1, msg_len - 1, p);
-    msg[n] = 0;
-    return pclose(p);
-}
-
 static void check_refused(const char *variant, const char *expect)
 {
-    char out[4096], msg[4096];
+    char out[4096];
     snprintf(out, sizeof out, "%s/%s.gguf", out_dir, variant);
-    int rc = run_convert(variant, out, "f32", msg, sizeof msg);
-    CHECK(rc != 0 && strstr(msg, expect) != NULL, "%s: rc %d, message '%s' (want '%s')", variant, rc, msg, expect);
-    if (rc != 0)
-        printf("# refused %s: %s", variant, msg);
-}
-
-typedef struct {
-    float *in, *dec, *gap;
-    int32_t *codes;
-    int64_t n, t;
-} fixture;
-
-static int load_fixture(const char *variant, const char *sig, fixture *fx)
-{
-    char p[4096];
-    size_t n1, n2, n3, n4;
-    snprintf(p, sizeof p, "%s/%s.%s.in.f32", fix_dir, variant, sig);
-    fx->in = read_all(p, &n1);
-    snprintf(p, sizeof p, "%s/%s.%s.codes.i32", fix_dir, variant, sig);
-    fx->codes = read_all(p, &n2);
-    snprintf(p, sizeof p, "%s/%s.%s.gap.f32", fix_dir, variant, sig);
-    fx->gap = read_all(p, &n3);
-    snprintf(p, sizeof p, "%s/%s.%s.dec.f32", fix_dir, variant, sig);
-    fx->dec = read_all(p, &n4);
-    if (!fx->in || !fx->codes || !fx->gap || !fx->dec)
-        return -1;
-    fx->n = (int64_t)(n1 / 4);
-    fx->t = (int64_t)(n2 / 4 / 8);
-    return n3 == n2 && n4 == (size_t)fx->t * 320 * 4 ? 0 : -1;
-}
-
-static void free_fixture(fixture *fx)
-{
-    free(fx->in);
-    free(fx->dec);
-    free(fx->gap);
-    free(fx->codes);
+    ag_check_refused(convert_bin, "speechtokenizer", fix_dir, variant, out, expect);
 }
 
 /* f16: weights rounded to half, so only a sanity bound: most codes equal, decode close */
@@ -117,19 +41,21 @@ static void run_model(ag_backend *be, const char *gguf, const char *variant, boo
           "info hop %d n_q %d K %d D %d snake %d", info->hop, info->n_q, info->codebook_size, info->dimension,
           info->snake);
     for (size_t s = 0; s < sizeof sigs / sizeof sigs[0]; s++) {
-        fixture fx = {0};
-        if (load_fixture(variant, sigs[s], &fx) != 0) {
+        ag_codec_fixture fx = {0};
+        char name[64];
+        snprintf(name, sizeof name, "%s.%s", variant, sigs[s]);
+        if (ag_codec_fixture_load(fix_dir, name, 8, 320, &fx) != 0) {
             CHECK(0, "fixture %s.%s unreadable", variant, sigs[s]);
-            free_fixture(&fx);
+            ag_codec_fixture_free(&fx);
             continue;
         }
         CHECK(ag_seanet_n_frames(m, fx.n) == fx.t, "frames %lld vs %lld", (long long)ag_seanet_n_frames(m, fx.n),
               (long long)fx.t);
         int32_t *codes = calloc((size_t)fx.t * 8, sizeof *codes);
         float *audio = calloc((size_t)fx.t * 320, sizeof *audio);
-        double t0 = now_s();
+        double t0 = ag_now_s();
         int rc = ag_seanet_encode(m, fx.in, fx.n, 8, codes);
-        double t_enc = now_s() - t0;
+        double t_enc = ag_now_s() - t0;
         CHECK(rc == 0, "encode %s.%s: %s", variant, sigs[s], ag_last_error());
         /* per frame: the first differing layer must be a near tie; later layers follow from it */
         int flips = 0, bad = 0, exact = 0;
@@ -159,15 +85,12 @@ static void run_model(ag_backend *be, const char *gguf, const char *variant, boo
         else
             CHECK(bad == 0, "%s.%s on %s: %d frames with codes differing beyond a near tie", variant, sigs[s],
               ag_backend_name(be), bad);
-        t0 = now_s();
+        t0 = ag_now_s();
         rc = ag_seanet_decode(m, fx.codes, fx.t, 8, audio);
-        double t_dec = now_s() - t0;
+        double t_dec = ag_now_s() - t0;
         CHECK(rc == 0, "decode %s.%s: %s", variant, sigs[s], ag_last_error());
-        double peak = 0, err = 0;
-        for (int64_t i = 0; i < fx.t * 320; i++) {
-            peak = fmax(peak, fabs(fx.dec[i]));
-            err = fmax(err, fabs((double)audio[i] - fx.dec[i]));
-        }
+        double peak;
+        const double err = ag_max_abs_err(audio, fx.dec, (size_t)fx.t * 320, &peak);
         CHECK(rc == 0 && peak > 0 && err / peak < (f16 ? 1e-2 : 1e-4), "%s.%s decode rel error %.3g", variant, sigs[s],
               peak > 0 ? err / peak : 0.0);
         printf("# %s%s %s.%s: %lld samples -> %lld frames; codes exact %d/%lld, near-tie flips %d (worst gap %.2g); "
@@ -176,7 +99,7 @@ static void run_model(ag_backend *be, const char *gguf, const char *variant, boo
                flips, worst_gap, peak > 0 ? err / peak : 0.0, 1e3 * t_enc, 1e3 * t_dec);
         free(codes);
         free(audio);
-        free_fixture(&fx);
+        ag_codec_fixture_free(&fx);
     }
     /* hostile codes and arguments: clear errors, no crash */
     int32_t bad_codes[16] = {0};
@@ -207,10 +130,12 @@ int main(int argc, char **argv)
     char gguf[2][4096], gguf16[2][4096], msg[4096];
     for (int v = 0; v < 2; v++) {
         snprintf(gguf[v], sizeof gguf[v], "%s/st-%s.gguf", out_dir, variants[v]);
-        int rc = run_convert(variants[v], gguf[v], "f32", msg, sizeof msg);
+        int rc =
+            ag_run_convert(convert_bin, "speechtokenizer", fix_dir, variants[v], gguf[v], "f32", msg, sizeof msg);
         CHECK(rc == 0, "convert %s: %s", variants[v], msg);
         snprintf(gguf16[v], sizeof gguf16[v], "%s/st-%s-f16.gguf", out_dir, variants[v]);
-        rc = run_convert(variants[v], gguf16[v], "f16", msg, sizeof msg);
+        rc = ag_run_convert(convert_bin, "speechtokenizer", fix_dir, variants[v], gguf16[v], "f16", msg,
+                            sizeof msg);
         CHECK(rc == 0, "convert %s f16: %s", variants[v], msg);
     }
     check_refused("bad_missing", "lacks tensor 'decoder.model.4.block.1.conv.conv.weight_v'");

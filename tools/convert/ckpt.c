@@ -149,6 +149,25 @@ int64_t ckpt_numel(const ckpt_tensor *t)
     return n;
 }
 
+bool ckpt_has_shape(const ckpt_tensor *t, int n_dims, const int64_t *shape)
+{
+    bool ok = t->n_dims == n_dims;
+    for (int d = 0; ok && d < n_dims; d++)
+        ok = t->shape[d] == shape[d];
+    return ok;
+}
+
+int ckpt_check_used(const ckpt *c, const bool *used, bool (*ignorable)(const char *name), const char *what)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        if (!used[i] && !(ignorable && ignorable(c->t[i].name))) {
+            ag_set_error("unexpected tensor '%s' in the checkpoint (not part of %s)", c->t[i].name, what);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int ckpt_check_extent(const ckpt_tensor *t, const uint8_t *lo, size_t size, const char *what)
 {
     /* Shapes and strides are non-negative; the highest addressed element bounds the extent. */

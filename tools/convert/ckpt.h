@@ -54,6 +54,11 @@ const char *ckpt_dtype_name(ckpt_dtype d);
 int64_t ckpt_numel(const ckpt_tensor *t);
 /* Check that every addressed element lies in [lo, lo+size) of the mapping. */
 int ckpt_check_extent(const ckpt_tensor *t, const uint8_t *lo, size_t size, const char *what);
+/* Whether t has exactly n_dims dims of these sizes (torch order). */
+bool ckpt_has_shape(const ckpt_tensor *t, int n_dims, const int64_t *shape);
+/* -1 with error "unexpected tensor 'NAME' in the checkpoint (not part of WHAT)" for the first
+ * tensor that is neither used[i] nor ignorable (NULL: none is); 0 otherwise. */
+int ckpt_check_used(const ckpt *c, const bool *used, bool (*ignorable)(const char *name), const char *what);
 /* Copy the tensor into out (numel floats, row-major over shape), from F32/F16/BF16/F64
  * with any strides. -1 with error for other dtypes. */
 int ckpt_to_f32(const ckpt_tensor *t, float *out);

@@ -2,7 +2,9 @@
 #ifndef AG_CONVERT_CONVERT_H
 #define AG_CONVERT_CONVERT_H
 
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "anygpt/tensor.h"
 
@@ -16,5 +18,15 @@ int convert_llm(const char *input, const char *output, const convert_opts *o);
 int convert_speechtokenizer(const char *input, const char *output, const convert_opts *o);
 int convert_soundstorm(const char *input, const char *output, const convert_opts *o);
 int convert_encodec(const char *input, const char *output, const convert_opts *o);
+
+/* snprintf without -Wformat-truncation noise: names are short and bounded by construction */
+static inline void cv_nm(char *dst, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static inline void cv_nm(char *dst, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(dst, n, fmt, ap);
+    va_end(ap);
+}
 
 #endif

@@ -15,27 +15,18 @@
 #include "convert.h"
 #include "gguf_stream.h"
 #include "json.h"
+#include "seanet_plan.h"
 
 #include "anygpt/error.h"
 #include "anygpt/gguf.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #define EC_MAX_RATIOS 8
-
-static void nm(char *dst, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void nm(char *dst, size_t n, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(dst, n, fmt, ap);
-    va_end(ap);
-}
 
 typedef struct {
     int64_t sample_rate, n_filters, hidden, codebook_dim, codebook_size, n_q, lstm_layers, kernel, last_kernel,
@@ -52,165 +43,90 @@ typedef struct {
     bool ac;         /* audiocraft */
 } ec_names;
 
-enum { SRC_PLAIN, SRC_WNORM };
-
-typedef struct {
-    char gguf[96];
-    char key[160]; /* torch key; for SRC_WNORM the module prefix */
-    int src_kind, n_dims, idx;
-    int64_t shape[3]; /* torch shape, outermost first */
-    const ckpt_tensor *a, *b; /* plain: a; weight norm: a = g, b = v */
-    bool half;
-} ec_entry;
-
-typedef struct {
-    ec_entry *e;
-    size_t n, cap;
-    const ec_names *nm;
-} ec_plan;
-
-static int plan_add(ec_plan *p, const char *gguf, const char *key, int kind, int n_dims, int64_t s0, int64_t s1,
-                    int64_t s2)
-{
-    if (p->n == p->cap) {
-        size_t cap = p->cap ? 2 * p->cap : 128;
-        ec_entry *e = realloc(p->e, cap * sizeof *e);
-        if (!e) {
-            ag_set_error("out of memory");
-            return -1;
-        }
-        p->e = e;
-        p->cap = cap;
-    }
-    ec_entry *e = &p->e[p->n++];
-    memset(e, 0, sizeof *e);
-    nm(e->gguf, sizeof e->gguf, "%s", gguf);
-    nm(e->key, sizeof e->key, "%s", key);
-    e->src_kind = kind;
-    e->n_dims = n_dims;
-    e->shape[0] = s0;
-    e->shape[1] = s1;
-    e->shape[2] = s2;
-    return 0;
-}
-
 /* torch module of layer idx of "encoder"/"decoder" */
-static void layer_mod(const ec_plan *p, char *dst, size_t n, const char *part, int idx)
+static void layer_mod(const ec_names *nms, char *dst, size_t n, const char *part, int idx)
 {
-    nm(dst, n, "%s%s.%s.%d", p->nm->pfx, part, p->nm->ac ? "model" : "layers", idx);
+    cv_nm(dst, n, "%s%s.%s.%d", nms->pfx, part, nms->ac ? "model" : "layers", idx);
 }
 
 /* A weight-normed conv inside module `mod` (HF: mod.conv; audiocraft: mod.conv.conv or
  * mod.convtr.convtr). transposed: v is (cin, cout, k). */
-static int add_conv(ec_plan *p, const char *g, const char *mod, int64_t cin, int64_t cout, int64_t k, bool transposed)
+static int add_conv(sp_plan *p, const ec_names *nms, const char *g, const char *mod, int64_t cin, int64_t cout,
+                    int64_t k, bool transposed)
 {
-    char gn[96], kn[160];
-    const char *inner = !p->nm->ac ? "conv" : transposed ? "convtr.convtr" : "conv.conv";
-    nm(kn, sizeof kn, "%s.%s", mod, inner);
-    nm(gn, sizeof gn, "%s.weight", g);
-    if (plan_add(p, gn, kn, SRC_WNORM, 3, transposed ? cin : cout, transposed ? cout : cin, k))
-        return -1;
-    nm(gn, sizeof gn, "%s.bias", g);
-    nm(kn, sizeof kn, "%s.%s.bias", mod, inner);
-    return plan_add(p, gn, kn, SRC_PLAIN, 1, cout, 1, 1);
+    char kn[160];
+    cv_nm(kn, sizeof kn, "%s.%s", mod, !nms->ac ? "conv" : transposed ? "convtr.convtr" : "conv.conv");
+    return sp_add_conv(p, g, kn, cin, cout, k, transposed);
 }
 
-static int add_res(ec_plan *p, const ec_cfg *c, const char *g, const char *mod, int64_t ch)
+/* residual block: ELU has no weights; a shortcut conv only where the checkpoint has them */
+static int add_res(sp_plan *p, const ec_names *nms, const ec_cfg *c, const char *g, const char *mod, int64_t ch)
 {
-    char gn[96], kn[160];
-    const int64_t h = ch / c->compress;
-    nm(gn, sizeof gn, "%s.block.1", g);
-    nm(kn, sizeof kn, "%s.block.1", mod);
-    if (add_conv(p, gn, kn, ch, h, c->res_kernel, false))
-        return -1;
-    nm(gn, sizeof gn, "%s.block.3", g);
-    nm(kn, sizeof kn, "%s.block.3", mod);
-    if (add_conv(p, gn, kn, h, ch, 1, false))
-        return -1;
-    if (!c->conv_shortcut)
-        return 0;
-    nm(gn, sizeof gn, "%s.shortcut", g);
-    nm(kn, sizeof kn, "%s.shortcut", mod);
-    return add_conv(p, gn, kn, ch, ch, 1, false);
+    return sp_add_res(p, g, mod, nms->ac ? "conv.conv" : "conv", ch, ch / c->compress, c->res_kernel, false,
+                      c->conv_shortcut);
 }
 
-/* unidirectional stacked LSTM, dim h */
-static int add_lstm(ec_plan *p, const char *g, const char *mod, int64_t h, int64_t layers)
-{
-    static const char *const parts[4] = {"weight_ih", "weight_hh", "bias_ih", "bias_hh"};
-    for (int64_t l = 0; l < layers; l++) {
-        for (int k = 0; k < 4; k++) {
-            char gn[96], kn[160];
-            nm(gn, sizeof gn, "%s.lstm.%s_l%lld", g, parts[k], (long long)l);
-            nm(kn, sizeof kn, "%s.lstm.%s_l%lld", mod, parts[k], (long long)l);
-            if (k < 2 ? plan_add(p, gn, kn, SRC_PLAIN, 2, 4 * h, h, 1) : plan_add(p, gn, kn, SRC_PLAIN, 1, 4 * h, 1, 1))
-                return -1;
-        }
-    }
-    return 0;
-}
-
-static int build_plan(ec_plan *p, const ec_cfg *c)
+static int build_plan(sp_plan *p, const ec_names *nms, const ec_cfg *c)
 {
     char g[64], m[160];
     const int R = c->n_ratios;
     int64_t ch = c->n_filters;
-    nm(g, sizeof g, "enc.0");
-    layer_mod(p, m, sizeof m, "encoder", 0);
-    if (add_conv(p, g, m, 1, ch, c->kernel, false))
+    cv_nm(g, sizeof g, "enc.0");
+    layer_mod(nms, m, sizeof m, "encoder", 0);
+    if (add_conv(p, nms, g, m, 1, ch, c->kernel, false))
         return -1;
     for (int i = 0; i < R; i++) {
         const int idx = 3 * i + 1;
-        nm(g, sizeof g, "enc.%d", idx);
-        layer_mod(p, m, sizeof m, "encoder", idx);
-        if (add_res(p, c, g, m, ch))
+        cv_nm(g, sizeof g, "enc.%d", idx);
+        layer_mod(nms, m, sizeof m, "encoder", idx);
+        if (add_res(p, nms, c, g, m, ch))
             return -1;
-        nm(g, sizeof g, "enc.%d", idx + 2);
-        layer_mod(p, m, sizeof m, "encoder", idx + 2);
-        if (add_conv(p, g, m, ch, 2 * ch, 2 * c->ratios[R - 1 - i], false))
+        cv_nm(g, sizeof g, "enc.%d", idx + 2);
+        layer_mod(nms, m, sizeof m, "encoder", idx + 2);
+        if (add_conv(p, nms, g, m, ch, 2 * ch, 2 * c->ratios[R - 1 - i], false))
             return -1;
         ch *= 2;
     }
-    nm(g, sizeof g, "enc.%d", 3 * R + 1);
-    layer_mod(p, m, sizeof m, "encoder", 3 * R + 1);
-    if (add_lstm(p, g, m, ch, c->lstm_layers))
+    cv_nm(g, sizeof g, "enc.%d", 3 * R + 1);
+    layer_mod(nms, m, sizeof m, "encoder", 3 * R + 1);
+    if (sp_add_lstm(p, g, m, ch, c->lstm_layers, false))
         return -1;
-    nm(g, sizeof g, "enc.%d", 3 * R + 3);
-    layer_mod(p, m, sizeof m, "encoder", 3 * R + 3);
-    if (add_conv(p, g, m, ch, c->hidden, c->last_kernel, false))
+    cv_nm(g, sizeof g, "enc.%d", 3 * R + 3);
+    layer_mod(nms, m, sizeof m, "encoder", 3 * R + 3);
+    if (add_conv(p, nms, g, m, ch, c->hidden, c->last_kernel, false))
         return -1;
 
-    nm(g, sizeof g, "dec.0");
-    layer_mod(p, m, sizeof m, "decoder", 0);
-    if (add_conv(p, g, m, c->hidden, ch, c->kernel, false))
+    cv_nm(g, sizeof g, "dec.0");
+    layer_mod(nms, m, sizeof m, "decoder", 0);
+    if (add_conv(p, nms, g, m, c->hidden, ch, c->kernel, false))
         return -1;
-    nm(g, sizeof g, "dec.1");
-    layer_mod(p, m, sizeof m, "decoder", 1);
-    if (add_lstm(p, g, m, ch, c->lstm_layers))
+    cv_nm(g, sizeof g, "dec.1");
+    layer_mod(nms, m, sizeof m, "decoder", 1);
+    if (sp_add_lstm(p, g, m, ch, c->lstm_layers, false))
         return -1;
     for (int i = 0; i < R; i++) { /* layer 3i+2 is the ELU before the ConvTranspose */
         const int idx = 3 * i + 3;
-        nm(g, sizeof g, "dec.%d", idx);
-        layer_mod(p, m, sizeof m, "decoder", idx);
-        if (add_conv(p, g, m, ch, ch / 2, 2 * c->ratios[i], true))
+        cv_nm(g, sizeof g, "dec.%d", idx);
+        layer_mod(nms, m, sizeof m, "decoder", idx);
+        if (add_conv(p, nms, g, m, ch, ch / 2, 2 * c->ratios[i], true))
             return -1;
         ch /= 2;
-        nm(g, sizeof g, "dec.%d", idx + 1);
-        layer_mod(p, m, sizeof m, "decoder", idx + 1);
-        if (add_res(p, c, g, m, ch))
+        cv_nm(g, sizeof g, "dec.%d", idx + 1);
+        layer_mod(nms, m, sizeof m, "decoder", idx + 1);
+        if (add_res(p, nms, c, g, m, ch))
             return -1;
     }
-    nm(g, sizeof g, "dec.%d", 3 * R + 3);
-    layer_mod(p, m, sizeof m, "decoder", 3 * R + 3);
-    if (add_conv(p, g, m, ch, 1, c->last_kernel, false))
+    cv_nm(g, sizeof g, "dec.%d", 3 * R + 3);
+    layer_mod(nms, m, sizeof m, "decoder", 3 * R + 3);
+    if (add_conv(p, nms, g, m, ch, 1, c->last_kernel, false))
         return -1;
     for (int q = 0; q < c->n_q; q++) {
-        nm(g, sizeof g, "vq.%d.embed", q);
-        if (p->nm->ac)
-            nm(m, sizeof m, "%squantizer.vq.layers.%d._codebook.embed", p->nm->pfx, q);
+        cv_nm(g, sizeof g, "vq.%d.embed", q);
+        if (nms->ac)
+            cv_nm(m, sizeof m, "%squantizer.vq.layers.%d._codebook.embed", nms->pfx, q);
         else
-            nm(m, sizeof m, "%squantizer.layers.%d.codebook.embed", p->nm->pfx, q);
-        if (plan_add(p, g, m, SRC_PLAIN, 2, c->codebook_size, c->codebook_dim, 1))
+            cv_nm(m, sizeof m, "%squantizer.layers.%d.codebook.embed", nms->pfx, q);
+        if (!sp_add(p, g, m, SP_PLAIN, 2, c->codebook_size, c->codebook_dim, 1))
             return -1;
     }
     return 0;
@@ -379,92 +295,6 @@ static bool ignorable(const char *k)
     return tail && (!strcmp(tail, ".inited") || !strcmp(tail, ".cluster_size") || !strcmp(tail, ".embed_avg"));
 }
 
-static int check_shape(const ckpt_tensor *t, int n_dims, const int64_t *shape)
-{
-    bool ok = t->n_dims == n_dims;
-    for (int d = 0; ok && d < n_dims; d++)
-        ok = t->shape[d] == shape[d];
-    if (ok)
-        return 0;
-    char got[128] = "", want[128] = "";
-    for (int d = 0; d < t->n_dims && d < CKPT_MAX_DIMS; d++)
-        nm(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? "," : "", (long long)t->shape[d]);
-    for (int d = 0; d < n_dims; d++)
-        nm(want + strlen(want), sizeof want - strlen(want), "%s%lld", d ? "," : "", (long long)shape[d]);
-    ag_set_error("tensor '%s' has shape (%s), expected (%s)", t->name, got, want);
-    return -1;
-}
-
-static int resolve(ec_plan *p, const ckpt *c, bool *used)
-{
-    for (size_t i = 0; i < p->n; i++) {
-        ec_entry *e = &p->e[i];
-        if (e->src_kind == SRC_PLAIN) {
-            if (!(e->a = ckpt_find(c, e->key))) {
-                ag_set_error("checkpoint lacks tensor '%s'", e->key);
-                return -1;
-            }
-            if (check_shape(e->a, e->n_dims, e->shape))
-                return -1;
-        } else {
-            char kg[200], kv[200];
-            nm(kg, sizeof kg, "%s.weight_g", e->key);
-            nm(kv, sizeof kv, "%s.weight_v", e->key);
-            e->a = ckpt_find(c, kg);
-            e->b = ckpt_find(c, kv);
-            if (!e->a && !e->b) { /* torch >= 2.1 parametrizations */
-                nm(kg, sizeof kg, "%s.parametrizations.weight.original0", e->key);
-                nm(kv, sizeof kv, "%s.parametrizations.weight.original1", e->key);
-                e->a = ckpt_find(c, kg);
-                e->b = ckpt_find(c, kv);
-            }
-            if (!e->a || !e->b) {
-                ag_set_error("checkpoint lacks tensor '%s'", e->a ? kv : kg);
-                return -1;
-            }
-            const int64_t gs[3] = {e->shape[0], 1, 1};
-            if (check_shape(e->a, 3, gs) || check_shape(e->b, 3, e->shape))
-                return -1;
-        }
-        used[e->a - c->t] = true;
-        if (e->b)
-            used[e->b - c->t] = true;
-    }
-    for (size_t i = 0; i < c->n; i++) {
-        if (!used[i] && !ignorable(c->t[i].name)) {
-            ag_set_error("unexpected tensor '%s' in the checkpoint (not part of this configuration)", c->t[i].name);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* w = g * v / ||v||, the norm over every dim but 0 (torch weight_norm's default dim=0) */
-static int entry_data(const ec_entry *e, float *data)
-{
-    if (e->src_kind == SRC_PLAIN)
-        return ckpt_to_f32(e->a, data);
-    const int64_t rows = e->shape[0], per = e->shape[1] * e->shape[2];
-    float *g = malloc((size_t)rows * sizeof *g);
-    if (!g || ckpt_to_f32(e->a, g) || ckpt_to_f32(e->b, data)) {
-        if (!g)
-            ag_set_error("out of memory");
-        free(g);
-        return -1;
-    }
-    for (int64_t r = 0; r < rows; r++) {
-        float *v = data + r * per;
-        double ss = 0;
-        for (int64_t k = 0; k < per; k++)
-            ss += (double)v[k] * v[k];
-        const double s = ss > 0 ? g[r] / sqrt(ss) : 0.0;
-        for (int64_t k = 0; k < per; k++)
-            v[k] = (float)(v[k] * s);
-    }
-    free(g);
-    return 0;
-}
-
 static int write_kvs(gs_writer *w, const ec_cfg *c, bool f16)
 {
     int32_t r[EC_MAX_RATIOS];
@@ -503,17 +333,17 @@ static int locate(const char *input, char *ckpt_path, size_t n1, char *cfg_path,
     static const char *const names[] = {"model.safetensors", "pytorch_model.bin", "state_dict.bin",
                                         "compression_state_dict.bin"};
     if (is_file(input)) {
-        nm(ckpt_path, n1, "%s", input);
+        cv_nm(ckpt_path, n1, "%s", input);
         const char *slash = strrchr(input, '/');
         if (slash)
-            nm(cfg_path, n2, "%.*s/config.json", (int)(slash - input), input);
+            cv_nm(cfg_path, n2, "%.*s/config.json", (int)(slash - input), input);
         else
-            nm(cfg_path, n2, "config.json");
+            cv_nm(cfg_path, n2, "config.json");
         return 0;
     }
-    nm(cfg_path, n2, "%s/config.json", input);
+    cv_nm(cfg_path, n2, "%s/config.json", input);
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        nm(ckpt_path, n1, "%s/%s", input, names[i]);
+        cv_nm(ckpt_path, n1, "%s/%s", input, names[i]);
         if (is_file(ckpt_path))
             return 0;
     }
@@ -550,15 +380,11 @@ int convert_encodec(const char *input, const char *out, const convert_opts *o)
     ec_cfg cfg;
     ec_names names = {"", false};
     ckpt c;
-    ec_plan p = {0};
-    bool *used = NULL;
-    float *buf = NULL;
-    ag_fp16 *hbuf = NULL;
+    sp_plan p = {.name_width = 32};
     gs_writer *w = NULL;
     int rc = -1;
     char ck_path[4096], cfg_path[4096];
     ckpt_init(&c);
-    p.nm = &names;
     if (locate(input, ck_path, sizeof ck_path, cfg_path, sizeof cfg_path))
         goto out;
     if (is_file(cfg_path)) {
@@ -578,57 +404,8 @@ int convert_encodec(const char *input, const char *out, const convert_opts *o)
         fprintf(stderr, "note: config says use_conv_shortcut %s, the checkpoint has %s shortcut convs: using %s\n",
                 cfg.cfg_conv_shortcut ? "true" : "false", cfg.conv_shortcut ? "" : "no",
                 cfg.conv_shortcut ? "conv shortcuts" : "identity shortcuts");
-    if (build_plan(&p, &cfg))
-        goto out;
-    if (!(used = calloc(c.n ? c.n : 1, sizeof *used))) {
-        ag_set_error("out of memory");
-        goto out;
-    }
-    if (resolve(&p, &c, used) || !(w = gs_new()) || write_kvs(w, &cfg, o->wtype == AG_TYPE_F16))
-        goto out;
-    int64_t max_n = 0;
-    for (size_t i = 0; i < p.n; i++) {
-        ec_entry *e = &p.e[i];
-        /* ggml order is torch's reversed (same bytes); conv biases become [1, C] rows to broadcast */
-        int64_t ne[3];
-        int nd = e->n_dims;
-        if (e->n_dims == 1 && !strstr(e->gguf, ".lstm.")) {
-            ne[0] = 1;
-            ne[1] = e->shape[0];
-            nd = 2;
-        } else {
-            for (int d = 0; d < nd; d++)
-                ne[d] = e->shape[nd - 1 - d];
-        }
-        const int64_t n = e->shape[0] * e->shape[1] * e->shape[2];
-        max_n = n > max_n ? n : max_n;
-        e->half = o->wtype == AG_TYPE_F16 && (e->src_kind == SRC_WNORM || strstr(e->gguf, ".lstm.weight_") != NULL);
-        if ((e->idx = gs_add_tensor(w, e->gguf, e->half ? AG_TYPE_F16 : AG_TYPE_F32, nd, ne)) < 0)
-            goto out;
-    }
-    buf = malloc((size_t)max_n * sizeof *buf);
-    hbuf = malloc((size_t)max_n * sizeof *hbuf);
-    if (!buf || !hbuf) {
-        ag_set_error("out of memory");
-        goto out;
-    }
-    if (gs_begin(w, out))
-        goto out;
-    for (size_t i = 0; i < p.n; i++) {
-        const ec_entry *e = &p.e[i];
-        const int64_t n = e->shape[0] * e->shape[1] * e->shape[2];
-        if (entry_data(e, buf))
-            goto out;
-        if (e->half)
-            for (int64_t k = 0; k < n; k++)
-                hbuf[k] = ag_fp32_to_fp16(buf[k]);
-        if (gs_write_tensor(w, e->idx, e->half ? (const void *)hbuf : buf, (size_t)n * (e->half ? 2 : 4)))
-            goto out;
-        if (!o->quiet)
-            fprintf(stderr, "  %-32s <- %s%s%s\n", e->gguf, e->key, e->src_kind == SRC_WNORM ? " (weight norm folded)" : "",
-                    e->half ? " F16" : "");
-    }
-    if (gs_finish(w))
+    if (build_plan(&p, &names, &cfg) || sp_resolve(&p, &c, ignorable) || !(w = gs_new()) ||
+        write_kvs(w, &cfg, o->wtype == AG_TYPE_F16) || sp_write(&p, w, out, o))
         goto out;
     if (!o->quiet)
         fprintf(stderr, "wrote %s: %zu tensors (%s names, %lld codebooks)\n", out, p.n, names.ac ? "audiocraft" : "HF",
@@ -636,10 +413,7 @@ int convert_encodec(const char *input, const char *out, const convert_opts *o)
     rc = 0;
 out:
     gs_free(w);
-    free(buf);
-    free(hbuf);
-    free(used);
-    free(p.e);
+    sp_free(&p);
     ckpt_free(&c);
     return rc;
 }

@@ -13,22 +13,12 @@
 #include "anygpt/error.h"
 #include "anygpt/gguf.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #define SS_HEADS 8
-
-static void nm(char *dst, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void nm(char *dst, size_t n, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(dst, n, fmt, ap);
-    va_end(ap);
-}
 
 enum { K_PLAIN, K_ROWS, K_LOGITS };
 
@@ -67,7 +57,7 @@ static const ckpt_tensor *lookup(const ckpt *c, const char *key)
         if (!at)
             continue;
         char alt[256];
-        nm(alt, sizeof alt, "%.*s%s%s", (int)(at - key), key, ORIG[i][1], at + strlen(ORIG[i][0]));
+        cv_nm(alt, sizeof alt, "%.*s%s%s", (int)(at - key), key, ORIG[i][1], at + strlen(ORIG[i][0]));
         t = ckpt_find(c, alt);
     }
     return t;
@@ -81,10 +71,7 @@ static const ckpt_tensor *need(ss_plan *p, const char *key, int nd, const int64_
         ag_set_error("checkpoint lacks tensor '%s'", key);
         return NULL;
     }
-    bool ok = t->n_dims == nd;
-    for (int d = 0; ok && d < nd; d++)
-        ok = t->shape[d] == s[d];
-    if (!ok) {
+    if (!ckpt_has_shape(t, nd, s)) {
         ag_set_error("tensor '%s' has an unexpected shape (%d dims, first %lld)", t->name, t->n_dims,
                      (long long)(t->n_dims ? t->shape[0] : 0));
         return NULL;
@@ -110,7 +97,7 @@ static ss_entry *add(ss_plan *p, const char *gguf, const ckpt_tensor *src, int k
     }
     ss_entry *e = &p->e[p->n++];
     memset(e, 0, sizeof *e);
-    nm(e->gguf, sizeof e->gguf, "%s", gguf);
+    cv_nm(e->gguf, sizeof e->gguf, "%s", gguf);
     e->src = src;
     e->kind = kind;
     e->nd = nd;
@@ -127,12 +114,12 @@ static ss_entry *add(ss_plan *p, const char *gguf, const ckpt_tensor *src, int k
 static int add_norm(ss_plan *p, const char *g, const char *k)
 {
     char gn[64], kn[160];
-    nm(gn, sizeof gn, "%s.weight", g);
-    nm(kn, sizeof kn, "%s.weight", k);
+    cv_nm(gn, sizeof gn, "%s.weight", g);
+    cv_nm(kn, sizeof kn, "%s.weight", k);
     if (!add(p, gn, need(p, kn, 1, S(p->dim)), K_PLAIN, 1, p->dim, 1, 1))
         return -1;
-    nm(gn, sizeof gn, "%s.bias", g);
-    nm(kn, sizeof kn, "%s.bias", k);
+    cv_nm(gn, sizeof gn, "%s.bias", g);
+    cv_nm(kn, sizeof kn, "%s.bias", k);
     return add(p, gn, need(p, kn, 1, S(p->dim)), K_PLAIN, 1, p->dim, 1, 1) ? 0 : -1;
 }
 
@@ -140,16 +127,16 @@ static int add_norm(ss_plan *p, const char *g, const char *k)
 static int add_linear(ss_plan *p, const char *g, const char *k, int64_t in, int64_t out, bool bias, bool k1)
 {
     char gn[64], kn[160];
-    nm(gn, sizeof gn, "%s.weight", g);
-    nm(kn, sizeof kn, "%s.weight", k);
+    cv_nm(gn, sizeof gn, "%s.weight", g);
+    cv_nm(kn, sizeof kn, "%s.weight", k);
     ss_entry *e = add(p, gn, need(p, kn, k1 ? 3 : 2, S(out, in, 1)), K_PLAIN, 2, in, out, 1);
     if (!e)
         return -1;
     e->half = true;
     if (!bias)
         return 0;
-    nm(gn, sizeof gn, "%s.bias", g);
-    nm(kn, sizeof kn, "%s.bias", k);
+    cv_nm(gn, sizeof gn, "%s.bias", g);
+    cv_nm(kn, sizeof kn, "%s.bias", k);
     return add(p, gn, need(p, kn, 1, S(out)), K_PLAIN, 1, out, 1, 1) ? 0 : -1;
 }
 
@@ -157,19 +144,19 @@ static int add_layer(ss_plan *p, int l)
 {
     char g[64], k[160];
     const int64_t d = p->dim;
-#define PK(gf, kf) (nm(g, sizeof g, "blk.%d." gf, l), nm(k, sizeof k, "net.conformer.layers.%d." kf, l))
+#define PK(gf, kf) (cv_nm(g, sizeof g, "blk.%d." gf, l), cv_nm(k, sizeof k, "net.conformer.layers.%d." kf, l))
     static const char *const ffs[2] = {"ff1", "ff2"};
     for (int f = 0; f < 2; f++) {
-        nm(g, sizeof g, "blk.%d.%s_norm", l, ffs[f]);
-        nm(k, sizeof k, "net.conformer.layers.%d.%s.fn.norm", l, ffs[f]);
+        cv_nm(g, sizeof g, "blk.%d.%s_norm", l, ffs[f]);
+        cv_nm(k, sizeof k, "net.conformer.layers.%d.%s.fn.norm", l, ffs[f]);
         if (add_norm(p, g, k))
             return -1;
-        nm(g, sizeof g, "blk.%d.%s_up", l, ffs[f]);
-        nm(k, sizeof k, "net.conformer.layers.%d.%s.fn.fn.net.0", l, ffs[f]);
+        cv_nm(g, sizeof g, "blk.%d.%s_up", l, ffs[f]);
+        cv_nm(k, sizeof k, "net.conformer.layers.%d.%s.fn.fn.net.0", l, ffs[f]);
         if (add_linear(p, g, k, d, p->ff, true, false))
             return -1;
-        nm(g, sizeof g, "blk.%d.%s_down", l, ffs[f]);
-        nm(k, sizeof k, "net.conformer.layers.%d.%s.fn.fn.net.3", l, ffs[f]);
+        cv_nm(g, sizeof g, "blk.%d.%s_down", l, ffs[f]);
+        cv_nm(k, sizeof k, "net.conformer.layers.%d.%s.fn.fn.net.3", l, ffs[f]);
         if (add_linear(p, g, k, p->ff, d, true, false))
             return -1;
     }
@@ -232,7 +219,7 @@ static int infer(ss_plan *p)
         return -1;
     for (p->depth = 0; p->depth < 256; p->depth++) {
         char k[96];
-        nm(k, sizeof k, "net.conformer.layers.%lld.post_norm.weight", (long long)p->depth);
+        cv_nm(k, sizeof k, "net.conformer.layers.%lld.post_norm.weight", (long long)p->depth);
         if (!lookup(c, k))
             break;
     }
@@ -320,7 +307,7 @@ static int load_input(ckpt *c, const char *in)
     if (stat(in, &st) == 0 && S_ISDIR(st.st_mode)) {
         char path[4096];
         for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-            nm(path, sizeof path, "%s/%s", in, names[i]);
+            cv_nm(path, sizeof path, "%s/%s", in, names[i]);
             if (stat(path, &st) == 0)
                 return ckpt_load_file(c, path);
         }
@@ -347,14 +334,8 @@ int convert_soundstorm(const char *input, const char *out, const convert_opts *o
         ag_set_error("out of memory");
         goto out;
     }
-    if (infer(&p) || build_plan(&p))
+    if (infer(&p) || build_plan(&p) || ckpt_check_used(&c, p.used, ignorable, "SoundStorm"))
         goto out;
-    for (size_t i = 0; i < c.n; i++) {
-        if (!p.used[i] && !ignorable(c.t[i].name)) {
-            ag_set_error("unexpected tensor '%s' in the checkpoint (not part of SoundStorm)", c.t[i].name);
-            goto out;
-        }
-    }
     if (!(w = gs_new()) || write_kvs(w, &p, o->wtype == AG_TYPE_F16))
         goto out;
     int64_t max_n = 0;

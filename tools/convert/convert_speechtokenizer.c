@@ -1,7 +1,7 @@
 /* KIND speechtokenizer: a SpeechTokenizer folder (config.json + ckpt.dev or SpeechTokenizer.pt,
  * a torch zip) -> GGUF architecture "speechtokenizer" read by core/models/seanet.c.
- * Weight norm (g, v) is folded here: w = g * v / ||v||, the norm over every dim but 0 (Conv1d:
- * per output channel; ConvTranspose1d: per input channel, both dim 0 of v). GGUF names:
+ * Weight norm (g, v) is folded by seanet_plan.c: w = g * v / ||v||, the norm over every dim but 0
+ * (Conv1d: per output channel; ConvTranspose1d: per input channel, both dim 0 of v). GGUF names:
  * enc.I.* / dec.I.* (I = index in encoder.model / decoder.model; convs: weight, bias [1, C];
  * Snake: alpha [1, C]; resblocks: block.1/block.3/shortcut and block.0/block.2 alpha; LSTM:
  * lstm.weight_ih_lN[_reverse] ...), vq.Q.embed [D, K]. Training-only keys are dropped. */
@@ -9,29 +9,17 @@
 #include "convert.h"
 #include "gguf_stream.h"
 #include "json.h"
+#include "seanet_plan.h"
 
 #include "anygpt/error.h"
 #include "anygpt/gguf.h"
 
-#include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #define ST_MAX_RATIOS 8
-
-/* snprintf without -Wformat-truncation noise: names are short and bounded by construction */
-static void nm(char *dst, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void nm(char *dst, size_t n, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(dst, n, fmt, ap);
-    va_end(ap);
-}
-
 
 typedef struct {
     int64_t n_filters, dimension, lstm_layers, codebook_size, n_q, sample_rate, res_kernel, dil_base;
@@ -40,154 +28,51 @@ typedef struct {
     bool bidirectional, snake;
 } st_cfg;
 
-enum { SRC_PLAIN, SRC_WNORM };
-
-typedef struct {
-    char gguf[96];
-    char key[128]; /* torch key; for SRC_WNORM the module prefix (…conv.conv) */
-    int src_kind;
-    int n_dims;
-    int64_t shape[3]; /* torch shape, outermost first */
-    const ckpt_tensor *a, *b; /* plain: a; weight norm: a = g, b = v */
-    int idx;
-    bool half; /* written as F16 (--dtype f16: conv and LSTM matrices; codebooks stay F32) */
-} st_entry;
-
-typedef struct {
-    st_entry *e;
-    size_t n, cap;
-} st_plan;
-
-static st_entry *plan_add(st_plan *p, const char *gguf, const char *key, int kind, int n_dims, int64_t s0, int64_t s1,
-                          int64_t s2)
+/* Snake: a per-channel alpha wherever ELU stands (ELU has no parameters) */
+static int add_act(sp_plan *p, const st_cfg *c, const char *g, const char *mod, int64_t ch)
 {
-    if (p->n == p->cap) {
-        size_t cap = p->cap ? 2 * p->cap : 128;
-        st_entry *e = realloc(p->e, cap * sizeof *e);
-        if (!e) {
-            ag_set_error("out of memory");
-            return NULL;
-        }
-        p->e = e;
-        p->cap = cap;
-    }
-    st_entry *e = &p->e[p->n++];
-    memset(e, 0, sizeof *e);
-    nm(e->gguf, sizeof e->gguf, "%s", gguf);
-    nm(e->key, sizeof e->key, "%s", key);
-    e->src_kind = kind;
-    e->n_dims = n_dims;
-    e->shape[0] = s0;
-    e->shape[1] = s1;
-    e->shape[2] = s2;
-    return e;
+    return c->snake ? sp_add_alpha(p, g, mod, ch) : 0;
 }
 
-/* A weight-normed conv (weight + bias) at torch module `mod`, GGUF prefix `g`. transposed: v is
- * (cin, cout, k). */
-static int add_conv(st_plan *p, const char *g, const char *mod, int64_t cin, int64_t cout, int64_t k, bool transposed)
-{
-    char gn[96], kn[128];
-    nm(gn, sizeof gn, "%s.weight", g);
-    if (!plan_add(p, gn, mod, SRC_WNORM, 3, transposed ? cin : cout, transposed ? cout : cin, k))
-        return -1;
-    nm(gn, sizeof gn, "%s.bias", g);
-    nm(kn, sizeof kn, "%s.bias", mod);
-    return plan_add(p, gn, kn, SRC_PLAIN, 1, cout, 1, 1) ? 0 : -1;
-}
-
-static int add_act(st_plan *p, const st_cfg *c, const char *g, const char *mod, int64_t ch)
-{
-    if (!c->snake)
-        return 0;
-    char gn[96], kn[128];
-    nm(gn, sizeof gn, "%s.alpha", g);
-    nm(kn, sizeof kn, "%s.alpha", mod);
-    return plan_add(p, gn, kn, SRC_PLAIN, 3, 1, ch, 1) ? 0 : -1;
-}
-
-static int add_res(st_plan *p, const st_cfg *c, const char *g, const char *mod, int64_t ch)
-{
-    char gn[96], kn[128];
-    const int64_t h = ch / 2;
-#define SUB(gs, ks) (nm(gn, sizeof gn, "%s." gs, g), nm(kn, sizeof kn, "%s." ks, mod))
-    SUB("block.0", "block.0");
-    if (add_act(p, c, gn, kn, ch))
-        return -1;
-    SUB("block.1", "block.1.conv.conv");
-    if (add_conv(p, gn, kn, ch, h, c->res_kernel, false))
-        return -1;
-    SUB("block.2", "block.2");
-    if (add_act(p, c, gn, kn, h))
-        return -1;
-    SUB("block.3", "block.3.conv.conv");
-    if (add_conv(p, gn, kn, h, ch, 1, false))
-        return -1;
-    SUB("shortcut", "shortcut.conv.conv");
-#undef SUB
-    return add_conv(p, gn, kn, ch, ch, 1, false);
-}
-
-static int add_lstm(st_plan *p, const char *g, const char *mod, int64_t h, int64_t layers, bool bidir)
-{
-    static const char *const parts[4] = {"weight_ih", "weight_hh", "bias_ih", "bias_hh"};
-    for (int64_t l = 0; l < layers; l++) {
-        for (int dir = 0; dir < (bidir ? 2 : 1); dir++) {
-            for (int k = 0; k < 4; k++) {
-                char gn[96], kn[128];
-                const char *suf = dir ? "_reverse" : "";
-                nm(gn, sizeof gn, "%s.lstm.%s_l%lld%s", g, parts[k], (long long)l, suf);
-                nm(kn, sizeof kn, "%s.lstm.%s_l%lld%s", mod, parts[k], (long long)l, suf);
-                const int64_t in = l == 0 ? h : h * (bidir ? 2 : 1);
-                st_entry *e = k < 2 ? plan_add(p, gn, kn, SRC_PLAIN, 2, 4 * h, k == 0 ? in : h, 1)
-                                    : plan_add(p, gn, kn, SRC_PLAIN, 1, 4 * h, 1, 1);
-                if (!e)
-                    return -1;
-            }
-        }
-    }
-    return 0;
-}
-
-static int build_plan(st_plan *p, const st_cfg *c)
+static int build_plan(sp_plan *p, const st_cfg *c)
 {
     char g[64], m[96];
     const int R = c->n_ratios;
     int64_t ch = c->n_filters;
-#define NAME(gf, mf, i) (nm(g, sizeof g, gf, i), nm(m, sizeof m, mf, i))
+#define NAME(gf, mf, i) (cv_nm(g, sizeof g, gf, i), cv_nm(m, sizeof m, mf, i))
     NAME("enc.%d", "encoder.model.%d.conv.conv", 0);
-    if (add_conv(p, g, m, 1, ch, 7, false))
+    if (sp_add_conv(p, g, m, 1, ch, 7, false))
         return -1;
     for (int i = 0; i < R; i++) {
         const int64_t r = c->ratios[R - 1 - i];
         const int idx = 3 * i + 1;
         NAME("enc.%d", "encoder.model.%d", idx);
-        if (add_res(p, c, g, m, ch))
+        if (sp_add_res(p, g, m, "conv.conv", ch, ch / 2, c->res_kernel, c->snake, true))
             return -1;
         NAME("enc.%d", "encoder.model.%d", idx + 1);
         if (add_act(p, c, g, m, ch))
             return -1;
         NAME("enc.%d", "encoder.model.%d.conv.conv", idx + 2);
-        if (add_conv(p, g, m, ch, 2 * ch, 2 * r, false))
+        if (sp_add_conv(p, g, m, ch, 2 * ch, 2 * r, false))
             return -1;
         ch *= 2;
     }
     const int64_t lo = c->bidirectional ? 2 * ch : ch;
     NAME("enc.%d", "encoder.model.%d", 3 * R + 1);
-    if (add_lstm(p, g, m, ch, c->lstm_layers, c->bidirectional))
+    if (sp_add_lstm(p, g, m, ch, c->lstm_layers, c->bidirectional))
         return -1;
     NAME("enc.%d", "encoder.model.%d", 3 * R + 2);
     if (add_act(p, c, g, m, lo))
         return -1;
     NAME("enc.%d", "encoder.model.%d.conv.conv", 3 * R + 3);
-    if (add_conv(p, g, m, lo, c->dimension, 7, false))
+    if (sp_add_conv(p, g, m, lo, c->dimension, 7, false))
         return -1;
 
     NAME("dec.%d", "decoder.model.%d.conv.conv", 0);
-    if (add_conv(p, g, m, c->dimension, ch, 7, false))
+    if (sp_add_conv(p, g, m, c->dimension, ch, 7, false))
         return -1;
     NAME("dec.%d", "decoder.model.%d", 1);
-    if (add_lstm(p, g, m, ch, c->lstm_layers, false))
+    if (sp_add_lstm(p, g, m, ch, c->lstm_layers, false))
         return -1;
     NAME("dec.%d", "decoder.model.%d", 2);
     if (add_act(p, c, g, m, ch))
@@ -196,22 +81,22 @@ static int build_plan(st_plan *p, const st_cfg *c)
         const int64_t r = c->ratios[i];
         const int idx = 3 * i + 3;
         NAME("dec.%d", "decoder.model.%d.convtr.convtr", idx);
-        if (add_conv(p, g, m, ch, ch / 2, 2 * r, true))
+        if (sp_add_conv(p, g, m, ch, ch / 2, 2 * r, true))
             return -1;
         ch /= 2;
         NAME("dec.%d", "decoder.model.%d", idx + 1);
-        if (add_res(p, c, g, m, ch))
+        if (sp_add_res(p, g, m, "conv.conv", ch, ch / 2, c->res_kernel, c->snake, true))
             return -1;
         NAME("dec.%d", "decoder.model.%d", idx + 2);
         if (add_act(p, c, g, m, ch))
             return -1;
     }
     NAME("dec.%d", "decoder.model.%d.conv.conv", 3 * R + 3);
-    if (add_conv(p, g, m, ch, 1, 7, false))
+    if (sp_add_conv(p, g, m, ch, 1, 7, false))
         return -1;
     for (int q = 0; q < c->n_q; q++) {
         NAME("vq.%d.embed", "quantizer.vq.layers.%d._codebook.embed", q);
-        if (!plan_add(p, g, m, SRC_PLAIN, 2, c->codebook_size, c->dimension, 1))
+        if (!sp_add(p, g, m, SP_PLAIN, 2, c->codebook_size, c->dimension, 1))
             return -1;
     }
 #undef NAME
@@ -297,70 +182,6 @@ static bool ignorable(const char *k)
     return tail && (!strcmp(tail, ".inited") || !strcmp(tail, ".cluster_size") || !strcmp(tail, ".embed_avg"));
 }
 
-static int check_shape(const ckpt_tensor *t, int n_dims, const int64_t *shape)
-{
-    bool ok = t->n_dims == n_dims;
-    for (int d = 0; ok && d < n_dims; d++)
-        ok = t->shape[d] == shape[d];
-    if (!ok) {
-        char got[128] = "", want[128] = "";
-        for (int d = 0; d < t->n_dims; d++)
-            nm(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? "," : "", (long long)t->shape[d]);
-        for (int d = 0; d < n_dims; d++)
-            nm(want + strlen(want), sizeof want - strlen(want), "%s%lld", d ? "," : "", (long long)shape[d]);
-        ag_set_error("tensor '%s' has shape (%s), expected (%s)", t->name, got, want);
-        return -1;
-    }
-    return 0;
-}
-
-/* Resolve the plan's sources; mark used keys. */
-static int resolve(st_plan *p, const ckpt *c, bool *used)
-{
-    for (size_t i = 0; i < p->n; i++) {
-        st_entry *e = &p->e[i];
-        if (e->src_kind == SRC_PLAIN) {
-            e->a = ckpt_find(c, e->key);
-            if (!e->a) {
-                ag_set_error("checkpoint lacks tensor '%s'", e->key);
-                return -1;
-            }
-            if (check_shape(e->a, e->n_dims, e->shape))
-                return -1;
-        } else {
-            char kg[160], kv[160];
-            nm(kg, sizeof kg, "%s.weight_g", e->key);
-            nm(kv, sizeof kv, "%s.weight_v", e->key);
-            e->a = ckpt_find(c, kg);
-            e->b = ckpt_find(c, kv);
-            if (!e->a && !e->b) { /* torch >= 2.1 parametrizations */
-                nm(kg, sizeof kg, "%s.parametrizations.weight.original0", e->key);
-                nm(kv, sizeof kv, "%s.parametrizations.weight.original1", e->key);
-                e->a = ckpt_find(c, kg);
-                e->b = ckpt_find(c, kv);
-            }
-            if (!e->a || !e->b) {
-                ag_set_error("checkpoint lacks tensor '%s'", e->a ? kv : kg);
-                return -1;
-            }
-            const int64_t gs[3] = {e->shape[0], 1, 1};
-            if (check_shape(e->a, 3, gs) || check_shape(e->b, 3, e->shape))
-                return -1;
-        }
-        if (e->a)
-            used[e->a - c->t] = true;
-        if (e->b)
-            used[e->b - c->t] = true;
-    }
-    for (size_t i = 0; i < c->n; i++) {
-        if (!used[i] && !ignorable(c->t[i].name)) {
-            ag_set_error("unexpected tensor '%s' in the checkpoint (not part of this configuration)", c->t[i].name);
-            return -1;
-        }
-    }
-    return 0;
-}
-
 static int write_kvs(gs_writer *w, const st_cfg *c, bool f16)
 {
     int32_t r[ST_MAX_RATIOS];
@@ -386,39 +207,13 @@ static int write_kvs(gs_writer *w, const st_cfg *c, bool f16)
                : 0;
 }
 
-/* data: the entry's weight as F32 (weight norm folded), numel floats. */
-static int entry_data(const st_entry *e, float *data)
-{
-    if (e->src_kind == SRC_PLAIN)
-        return ckpt_to_f32(e->a, data);
-    const int64_t rows = e->shape[0], per = e->shape[1] * e->shape[2];
-    float *g = malloc((size_t)rows * sizeof *g);
-    if (!g || ckpt_to_f32(e->a, g) || ckpt_to_f32(e->b, data)) {
-        if (!g)
-            ag_set_error("out of memory");
-        free(g);
-        return -1;
-    }
-    for (int64_t r = 0; r < rows; r++) {
-        float *v = data + r * per;
-        double ss = 0;
-        for (int64_t k = 0; k < per; k++)
-            ss += (double)v[k] * v[k];
-        const double s = ss > 0 ? g[r] / sqrt(ss) : 0.0;
-        for (int64_t k = 0; k < per; k++)
-            v[k] = (float)(v[k] * s);
-    }
-    free(g);
-    return 0;
-}
-
 static int load_ckpt(ckpt *c, const char *dir)
 {
     static const char *const names[] = {"ckpt.dev", "SpeechTokenizer.pt"};
     char path[4096];
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         struct stat st;
-        nm(path, sizeof path, "%s/%s", dir, names[i]);
+        cv_nm(path, sizeof path, "%s/%s", dir, names[i]);
         if (stat(path, &st) == 0)
             return ckpt_load_file(c, path);
     }
@@ -430,15 +225,12 @@ int convert_speechtokenizer(const char *dir, const char *out, const convert_opts
 {
     st_cfg cfg;
     ckpt c;
-    st_plan p = {0};
-    bool *used = NULL;
-    float *buf = NULL;
-    ag_fp16 *hbuf = NULL;
+    sp_plan p = {.rows_1c1 = true, .name_width = 40}; /* alphas (1, C, 1) become [1, C] rows */
     gs_writer *w = NULL;
     int rc = -1;
     char path[4096];
     ckpt_init(&c);
-    nm(path, sizeof path, "%s/config.json", dir);
+    cv_nm(path, sizeof path, "%s/config.json", dir);
     if (read_cfg(path, &cfg) || load_ckpt(&c, dir))
         goto out;
     /* Snake variant: the same modules plus a per-channel alpha wherever ELU stands */
@@ -447,75 +239,16 @@ int convert_speechtokenizer(const char *dir, const char *out, const convert_opts
         if (n > 6 && !strcmp(c.t[i].name + n - 6, ".alpha"))
             cfg.snake = true;
     }
-    if (build_plan(&p, &cfg))
+    if (build_plan(&p, &cfg) || sp_resolve(&p, &c, ignorable))
         goto out;
-    used = calloc(c.n ? c.n : 1, sizeof *used);
-    if (!used) {
-        ag_set_error("out of memory");
-        goto out;
-    }
-    if (resolve(&p, &c, used))
-        goto out;
-    if (!(w = gs_new()) || write_kvs(w, &cfg, o->wtype == AG_TYPE_F16))
-        goto out;
-    int64_t max_n = 0;
-    for (size_t i = 0; i < p.n; i++) {
-        st_entry *e = &p.e[i];
-        /* ggml order is torch's reversed: same bytes; biases/alphas become [1, C] rows to broadcast */
-        int64_t ne[3];
-        int nd = e->n_dims;
-        if (!strcmp(e->gguf + strlen(e->gguf) - 5, ".bias") && strstr(e->gguf, ".lstm.") == NULL) {
-            ne[0] = 1;
-            ne[1] = e->shape[0];
-            nd = 2;
-        } else if (e->n_dims == 3 && e->shape[0] == 1 && e->shape[2] == 1) { /* alpha (1, C, 1) */
-            ne[0] = 1;
-            ne[1] = e->shape[1];
-            nd = 2;
-        } else {
-            for (int d = 0; d < nd; d++)
-                ne[d] = e->shape[nd - 1 - d];
-        }
-        const int64_t n = e->shape[0] * e->shape[1] * e->shape[2];
-        if (n > max_n)
-            max_n = n;
-        e->half = o->wtype == AG_TYPE_F16 && (e->src_kind == SRC_WNORM || strstr(e->gguf, ".lstm.weight_") != NULL);
-        e->idx = gs_add_tensor(w, e->gguf, e->half ? AG_TYPE_F16 : AG_TYPE_F32, nd, ne);
-        if (e->idx < 0)
-            goto out;
-    }
-    buf = malloc((size_t)max_n * sizeof *buf);
-    hbuf = malloc((size_t)max_n * sizeof *hbuf);
-    if (!buf || !hbuf) {
-        ag_set_error("out of memory");
-        goto out;
-    }
-    if (gs_begin(w, out))
-        goto out;
-    for (size_t i = 0; i < p.n; i++) {
-        const st_entry *e = &p.e[i];
-        const int64_t n = e->shape[0] * e->shape[1] * e->shape[2];
-        if (entry_data(e, buf))
-            goto out;
-        if (e->half)
-            for (int64_t k = 0; k < n; k++)
-                hbuf[k] = ag_fp32_to_fp16(buf[k]);
-        if (gs_write_tensor(w, e->idx, e->half ? (const void *)hbuf : buf, (size_t)n * (e->half ? 2 : 4)))
-            goto out;
-        if (!o->quiet)
-            fprintf(stderr, "  %-40s <- %s%s%s\n", e->gguf, e->key, e->src_kind == SRC_WNORM ? " (weight norm folded)" : "", e->half ? " F16" : "");
-    }
-    if (gs_finish(w))
+    if (!(w = gs_new()) || write_kvs(w, &cfg, o->wtype == AG_TYPE_F16) || sp_write(&p, w, out, o))
         goto out;
     if (!o->quiet)
         fprintf(stderr, "wrote %s: %zu tensors (%s)\n", out, p.n, cfg.snake ? "snake" : "elu");
     rc = 0;
 out:
     gs_free(w);
-    free(buf);
-    free(hbuf);
-    free(used);
-    free(p.e);
+    sp_free(&p);
     ckpt_free(&c);
     return rc;
 }
