@@ -34,6 +34,7 @@ STAMP = None if DEMO else sys.argv[2]
 # codes per modality in the vocab: the test fixtures keep 6 (small files); the demo model has the
 # published counts so every code the speech / image / music models produce has a token
 N_IMAGE, N_SPEECH, N_MUSIC = (8192, 1024, 8192) if DEMO else (6, 6, 6)
+CTX = 4096 if DEMO else 512  # the demo's voice turns and music items need more than 512
 
 DIM, FF, LAYERS, HEADS = 64, 172, 2, 4
 rng = np.random.default_rng(1234)
@@ -169,7 +170,7 @@ def write_folder(name, weights, n_kv, fmt, dtypes, gen_config=True, noncontig=No
     os.makedirs(d)
     cfg = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "bos_token_id": 1, "eos_token_id": 2,
            "pad_token_id": 0, "hidden_act": "silu", "hidden_size": DIM, "initializer_range": 0.02,
-           "intermediate_size": FF, "max_position_embeddings": 512, "num_attention_heads": HEADS,
+           "intermediate_size": FF, "max_position_embeddings": CTX, "num_attention_heads": HEADS,
            "num_hidden_layers": LAYERS, "num_key_value_heads": n_kv, "rms_norm_eps": 1e-05,
            "rope_theta": 10000.0, "tie_word_embeddings": False, "torch_dtype": "float32", "vocab_size": VOCAB}
     if n_kv == HEADS:
@@ -187,7 +188,7 @@ def write_folder(name, weights, n_kv, fmt, dtypes, gen_config=True, noncontig=No
     with open(os.path.join(d, "special_tokens_map.json"), "w") as f:
         json.dump({"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}, f)
     tc = {"add_bos_token": True, "add_eos_token": False, "bos_token": {"content": "<s>"},
-          "eos_token": "</s>", "unk_token": "<unk>", "model_max_length": 512, "tokenizer_class": "LlamaTokenizer"}
+          "eos_token": "</s>", "unk_token": "<unk>", "model_max_length": CTX, "tokenizer_class": "LlamaTokenizer"}
     if decoder:  # newer transformers write these; llama.cpp turns special ones into CONTROL, score -1000
         tc["legacy"] = False
         tc["added_tokens_decoder"] = {str(i): {"content": SP.IdToPiece(i), "special": True} for i in range(3)}
