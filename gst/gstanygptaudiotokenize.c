@@ -328,6 +328,8 @@ load_model (GstAnygptAudioTokenize * self)
   if (!p->model)
     return FALSE;
   p->info = *ag_seanet_info_of (p->model);
+  /* for caps queries in READY; checked (and refused if out of range) at READY->PAUSED */
+  p->codebooks = CLAMP (k->get_codebooks (self), 1, p->info.n_q);
   return TRUE;
 }
 

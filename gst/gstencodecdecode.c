@@ -13,8 +13,8 @@
  *
  * One token buffer in gives one audio buffer of frames * hop samples out, with the input's PTS
  * (or, when it has none, the end of the previous output, from 0) and the duration of those
- * samples. Codes outside the codebook are a stream error, not a crash. Decoding runs in the
- * streaming thread.
+ * samples. Codes outside the codebook, partial frames and items over an hour are stream
+ * errors, not crashes. Decoding runs in the streaming thread.
  *
  * Before each audio buffer is pushed an element message named `encodecdecode` is posted with
  * the fields frames (guint64, token frames decoded), samples (guint64), rate (gint, Hz) and
@@ -76,6 +76,7 @@ enum
 #define DEFAULT_DEVICE GST_ANYGPT_DEVICE_AUTO
 #define DEFAULT_DEVICE_INDEX -1
 #define DEFAULT_THREADS 0
+#define MAX_SECONDS 3600        /* longest item decoded in one buffer */
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src", GST_PAD_SRC,
     GST_PAD_ALWAYS, GST_STATIC_CAPS ("audio/x-raw, format=(string)F32LE, "
@@ -95,11 +96,15 @@ model_sink_caps (GstEncodecDecode * self)
 {
   gint num, den;
   gst_anygpt_codec_frame_rate (&self->info, &num, &den);
-  return gst_caps_new_simple (GST_ANYGPT_TOKENS_MEDIA_TYPE,
+  GstCaps *c = gst_caps_new_simple (GST_ANYGPT_TOKENS_MEDIA_TYPE,
       "modality", G_TYPE_STRING, gst_anygpt_modality_name (model_modality (self)),
-      "codebooks", GST_TYPE_INT_RANGE, 1, MAX (self->info.n_q, 2),
       "codebook-size", G_TYPE_INT, self->info.codebook_size,
       "rate", GST_TYPE_FRACTION, num, den, NULL);
+  if (self->info.n_q > 1)
+    gst_caps_set_simple (c, "codebooks", GST_TYPE_INT_RANGE, 1, self->info.n_q, NULL);
+  else
+    gst_caps_set_simple (c, "codebooks", G_TYPE_INT, 1, NULL);
+  return c;
 }
 
 static GstCaps *
@@ -196,6 +201,14 @@ gst_encodecdecode_chain (GstPad * pad, GstObject * parent, GstBuffer * in)
     gst_buffer_unmap (in, &imap);
     gst_buffer_unref (in);
     return GST_FLOW_OK;
+  }
+  /* a hostile size must not turn into a huge allocation: one item is at most an hour */
+  if (frames > (gsize) MAX_SECONDS * self->info.sample_rate / self->info.hop) {
+    GST_ELEMENT_ERROR (self, STREAM, DECODE, ("Token buffer too long"),
+        ("%" G_GSIZE_FORMAT " frames is more than %d s of audio", frames, MAX_SECONDS));
+    gst_buffer_unmap (in, &imap);
+    gst_buffer_unref (in);
+    return GST_FLOW_ERROR;
   }
   gsize samples = frames * (gsize) self->info.hop;
   GstBuffer *out = gst_buffer_new_allocate (NULL, samples * sizeof (gfloat), NULL);

@@ -44,7 +44,7 @@ gst_speechtokenize_segment_get_type (void)
 {
   static GType type = 0;
   static const GEnumValue values[] = {
-    {GST_SPEECHTOKENIZE_SEGMENT_NONE, "Utterances end at EOS or anygpt-end-utterance only",
+    {GST_SPEECHTOKENIZE_SEGMENT_NONE, "Utterances end at EOS, anygpt-end-utterance or max-utterance-s",
         "none"},
     {GST_SPEECHTOKENIZE_SEGMENT_VAD, "Energy voice-activity detection cuts utterances", "vad"},
     {0, NULL, NULL}

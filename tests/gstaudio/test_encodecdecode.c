@@ -221,6 +221,11 @@ GST_START_TEST (test_hostile)
   check_hostile (neg, sizeof neg, "outside the codebook");
   gint32 ok[4] = { 1, 2, 3, 4 };
   check_hostile (ok, 12, "not a whole number");
+  /* more than an hour of frames (16000/320 * 3600 = 180000) is refused before allocating */
+  gsize big = 180001 * 2;
+  gint32 *many = g_new0 (gint32, big);
+  check_hostile (many, big * sizeof (gint32), "more than 3600 s");
+  g_free (many);
 }
 
 GST_END_TEST;

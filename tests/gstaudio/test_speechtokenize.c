@@ -354,6 +354,26 @@ GST_START_TEST (test_bad_models)
 
 GST_END_TEST;
 
+/* in READY (model loaded, no stream yet) the source caps are already the model's */
+GST_START_TEST (test_caps_in_ready)
+{
+  GstElement *e = gst_element_factory_make ("speechtokenize", NULL);
+  g_object_set (e, "model-path", model_path, "device", 1, "layers", 3, NULL);
+  fail_unless_equals_int (gst_element_set_state (e, GST_STATE_READY), GST_STATE_CHANGE_SUCCESS);
+  GstPad *src = gst_element_get_static_pad (e, "src");
+  GstCaps *caps = gst_pad_query_caps (src, NULL);
+  gint cb = 0;
+  fail_unless (gst_caps_is_fixed (caps));
+  fail_unless (gst_structure_get_int (gst_caps_get_structure (caps, 0), "codebooks", &cb));
+  fail_unless_equals_int (cb, 3);
+  gst_caps_unref (caps);
+  gst_object_unref (src);
+  gst_element_set_state (e, GST_STATE_NULL);
+  gst_object_unref (e);
+}
+
+GST_END_TEST;
+
 /* more layers than the model has: READY->PAUSED fails with an error */
 GST_START_TEST (test_too_many_layers)
 {
@@ -415,6 +435,7 @@ speechtokenize_suite (void)
   tcase_add_test (tc, test_max_utterance);
   tcase_add_test (tc, test_empty);
   tcase_add_test (tc, test_bad_models);
+  tcase_add_test (tc, test_caps_in_ready);
   tcase_add_test (tc, test_too_many_layers);
   tcase_add_test (tc, test_encodec_caps);
   return s;
