@@ -1,9 +1,11 @@
 /* SoundStorm on the graph API: the conformer forward pass (one graph, reused for every decoding
  * pass) and AnyGPT's masked decoding on the host. Activations are [dim, N] (features
  * innermost); the conv module's depthwise convolution runs on a transposed [N, C] copy.
- * Block: x += FF1/2; x += Attn (NeoX rotary, full attention); x += Conv; x += FF2/2; LN. */
+ * Block: x += FF1/2; x += Attn (NeoX rotary, full attention); x += Conv; x += FF2/2; LN.
+ * The masked decoding is in soundstorm_decode.c. */
 #include "anygpt/soundstorm.h"
 #include "anygpt/error.h"
+#include "soundstorm_internal.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -285,9 +287,9 @@ void ag_soundstorm_free(ag_soundstorm *m)
 
 const ag_soundstorm_info *ag_soundstorm_info_of(const ag_soundstorm *m) { return &m->info; }
 
-/* Runs the network on a grid already validated; logits [n][n_q][K]. scratch: n * n_q ints. */
-static int run(ag_soundstorm *m, const int32_t *tokens, const int32_t *cond, int64_t n, int32_t *scratch,
-               float *logits, float *tmp)
+/* Runs the network on a grid already validated; raw logits [n_q][n][K] (the graph's layout).
+ * scratch: n * n_q ints. */
+int ss_run(ag_soundstorm *m, const int32_t *tokens, const int32_t *cond, int64_t n, int32_t *scratch, float *raw)
 {
     const int64_t nq = m->info.n_q, K = m->info.codebook_size;
     if (m->g_n != n && build(m, n) != 0)
@@ -300,17 +302,14 @@ static int run(ag_soundstorm *m, const int32_t *tokens, const int32_t *cond, int
         return -1;
     for (int64_t i = 0; i < n; i++)
         scratch[i] = (int32_t)i;
-    if (ag_tensor_set(m->in_pos, scratch, 0, (size_t)n * sizeof(int32_t)) != 0 || ag_backend_compute(m->be, m->g) != 0 ||
-        ag_tensor_get(m->out_logits, tmp, 0, (size_t)(n * nq * K) * sizeof(float)) != 0)
-        return -1;
-    /* [K, n, nq] -> [n][nq][K] */
-    for (int64_t q = 0; q < nq; q++)
-        for (int64_t i = 0; i < n; i++)
-            memcpy(logits + (i * nq + q) * K, tmp + (q * n + i) * K, (size_t)K * sizeof(float));
-    return 0;
+    return ag_tensor_set(m->in_pos, scratch, 0, (size_t)n * sizeof(int32_t)) != 0 ||
+                   ag_backend_compute(m->be, m->g) != 0 ||
+                   ag_tensor_get(m->out_logits, raw, 0, (size_t)(n * nq * K) * sizeof(float)) != 0
+               ? -1
+               : 0;
 }
 
-static int check_len(int64_t n)
+int ss_check_len(int64_t n)
 {
     if (n < 1 || n > AG_SOUNDSTORM_MAX_FRAMES) {
         ag_set_error("soundstorm: %lld frames (1..%d accepted)", (long long)n, AG_SOUNDSTORM_MAX_FRAMES);
@@ -319,7 +318,7 @@ static int check_len(int64_t n)
     return 0;
 }
 
-static int check_ids(const int32_t *v, int64_t n, int64_t stride, int32_t hi, const char *what)
+int ss_check_ids(const int32_t *v, int64_t n, int64_t stride, int32_t hi, const char *what)
 {
     for (int64_t i = 0; i < n; i++) {
         if (v[i * stride] < 0 || v[i * stride] > hi) {
@@ -333,244 +332,23 @@ static int check_ids(const int32_t *v, int64_t n, int64_t stride, int32_t hi, co
 int ag_soundstorm_forward(ag_soundstorm *m, const int32_t *tokens, const int32_t *cond, int64_t n, float *logits)
 {
     const int64_t nq = m->info.n_q, K = m->info.codebook_size;
-    if (!tokens || !cond || !logits || check_len(n) != 0)
+    if (!tokens || !cond || !logits || ss_check_len(n) != 0)
         return -1;
     for (int64_t q = 0; q < nq; q++)
-        if (check_ids(tokens + q, n, nq, (int32_t)K, "token") != 0)
+        if (ss_check_ids(tokens + q, n, nq, (int32_t)K, "token") != 0)
             return -1;
-    if (check_ids(cond, n, 1, m->info.semantic_vocab - 1, "semantic token") != 0)
+    if (ss_check_ids(cond, n, 1, m->info.semantic_vocab - 1, "semantic token") != 0)
         return -1;
     int32_t *scratch = malloc((size_t)(n * nq) * sizeof *scratch);
     float *tmp = malloc((size_t)(n * nq * K) * sizeof *tmp);
     int rc = -1;
     if (!scratch || !tmp)
         ag_set_error("out of memory");
-    else
-        rc = run(m, tokens, cond, n, scratch, logits, tmp);
+    else if ((rc = ss_run(m, tokens, cond, n, scratch, tmp)) == 0)
+        for (int64_t q = 0; q < nq; q++) /* [nq][n][K] -> [n][nq][K] */
+            for (int64_t i = 0; i < n; i++)
+                memcpy(logits + (i * nq + q) * K, tmp + (q * n + i) * K, (size_t)K * sizeof(float));
     free(scratch);
     free(tmp);
-    return rc;
-}
-
-int64_t ag_soundstorm_mask_count(int steps, int i, int64_t n)
-{
-    if (steps < 1 || i < 0 || i > steps)
-        return 0;
-    /* torch.linspace(0, 1, steps + 1) in float32: the second half counts down from the end */
-    const int pts = steps + 1;
-    const float step = 1.0f / (float)steps;
-    const float t = i < pts / 2 ? step * (float)i : 1.0f - step * (float)(pts - 1 - i);
-    /* the float32 angle, its cosine rounded once (as PyTorch's kernel gives for steps <= 8) */
-    const float c = (float)cos((double)(t * (float)M_PI / 2.0f));
-    const float v = c * (float)n;
-    return v > 0.0f ? (int64_t)v : 0;
-}
-
-/* ---- decoding (host side) ---- */
-
-typedef struct {
-    uint64_t seed, i;
-} ss_rng;
-
-/* splitmix64 of draw i (see soundstorm.h), as a 24-bit uniform in [0, 1) */
-static float rng_uniform(ss_rng *r)
-{
-    uint64_t z = r->seed + (++r->i) * 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return (float)(z >> 40) * (1.0f / 16777216.0f);
-}
-
-static int cmp_desc(const void *a, const void *b)
-{
-    const float x = *(const float *)a, y = *(const float *)b;
-    return (x < y) - (x > y);
-}
-
-/* keep[] = the k largest of l[0..K) (ties at the k-th value to the lower index), like topk. */
-static void top_k(const float *l, int64_t K, int64_t k, float *sorted, unsigned char *keep)
-{
-    memcpy(sorted, l, (size_t)K * sizeof *sorted);
-    qsort(sorted, (size_t)K, sizeof *sorted, cmp_desc);
-    const float kth = sorted[k - 1];
-    int64_t above = 0;
-    for (int64_t j = 0; j < K; j++)
-        above += l[j] > kth;
-    int64_t ties = k - above;
-    for (int64_t j = 0; j < K; j++) {
-        keep[j] = l[j] > kth || (l[j] == kth && ties > 0);
-        if (l[j] == kth && ties > 0)
-            ties--;
-    }
-}
-
-typedef struct {
-    float s;
-    int32_t i;
-} ss_score;
-
-static int cmp_score(const void *a, const void *b)
-{
-    const ss_score *x = a, *y = b;
-    if (x->s != y->s)
-        return x->s > y->s ? -1 : 1;
-    return (x->i > y->i) - (x->i < y->i);
-}
-
-typedef struct {
-    float *logits, *tmp, *sorted, *score;
-    unsigned char *keep;
-    int32_t *ids, *scratch;
-    ss_score *order;
-} ss_work;
-
-/* Pick a token per row: argmax, or top-k then (temp > 0) Gumbel sampling; with want_score the
- * reference's confidence score 1 - softmax(top-k logits)[pick]. */
-static void pick(ag_soundstorm *m, ss_work *w, int64_t rows, bool filtered, float temp, bool want_score, ss_rng *rng)
-{
-    const int64_t K = m->info.codebook_size, k = (int64_t)ceil((1.0 - 0.7) * (double)K);
-    for (int64_t r = 0; r < rows; r++) {
-        const float *l = w->logits + r * K;
-        if (filtered)
-            top_k(l, K, k, w->sorted, w->keep);
-        else
-            memset(w->keep, 1, (size_t)K);
-        int64_t best = -1;
-        float bv = -INFINITY;
-        for (int64_t j = 0; j < K; j++) {
-            float v = l[j];
-            if (temp > 0.0f) {
-                const float u = rng_uniform(rng);
-                v = v / temp - logf(-logf(u + 1e-10f) + 1e-10f);
-            }
-            if (w->keep[j] && (best < 0 || v > bv)) {
-                best = j;
-                bv = v;
-            }
-        }
-        w->ids[r] = (int32_t)best;
-        if (!want_score)
-            continue;
-        float mx = -INFINITY;
-        for (int64_t j = 0; j < K; j++)
-            if (w->keep[j] && l[j] > mx)
-                mx = l[j];
-        float sum = 0.0f;
-        for (int64_t j = 0; j < K; j++)
-            if (w->keep[j])
-                sum += expf(l[j] - mx);
-        w->score[r] = 1.0f - expf(l[best] - mx) / sum;
-    }
-}
-
-static void work_free(ss_work *w)
-{
-    free(w->logits);
-    free(w->tmp);
-    free(w->sorted);
-    free(w->score);
-    free(w->keep);
-    free(w->ids);
-    free(w->scratch);
-    free(w->order);
-}
-
-int ag_soundstorm_generate(ag_soundstorm *m, const int32_t *semantic, int64_t t, const int32_t *prompt, int64_t tp,
-                           int steps, uint64_t seed, bool greedy, int32_t *out)
-{
-    const int64_t nq = m->info.n_q, K = m->info.codebook_size, L = nq + 1, n = t + tp;
-    if (!semantic || !out || t < 1 || tp < 0 || (tp > 0 && !prompt) || check_len(n) != 0) {
-        ag_set_error("soundstorm: bad arguments (%lld target frames, %lld prompt frames)", (long long)t,
-                     (long long)tp);
-        return -1;
-    }
-    if (steps < 1 || steps > 1000) {
-        ag_set_error("soundstorm: steps %d outside 1..1000", steps);
-        return -1;
-    }
-    if (check_ids(semantic, t, 1, m->info.semantic_vocab - 1, "semantic token") != 0 ||
-        check_ids(prompt, tp, L, m->info.semantic_vocab - 1, "prompt semantic token") != 0)
-        return -1;
-    for (int64_t q = 1; q < L; q++)
-        if (check_ids(prompt + q, tp, L, (int32_t)K - 1, "prompt acoustic token") != 0)
-            return -1;
-    const int64_t rows = n * nq;
-    ss_work w = {0};
-    int32_t *grid = malloc((size_t)rows * sizeof *grid), *cond = malloc((size_t)n * sizeof *cond);
-    unsigned char *mask = malloc((size_t)rows), *can = malloc((size_t)rows);
-    w.logits = malloc((size_t)(rows * K) * sizeof(float));
-    w.tmp = malloc((size_t)(rows * K) * sizeof(float));
-    w.sorted = malloc((size_t)K * sizeof(float));
-    w.keep = malloc((size_t)K);
-    w.score = malloc((size_t)rows * sizeof(float));
-    w.ids = malloc((size_t)rows * sizeof(int32_t));
-    w.scratch = malloc((size_t)rows * sizeof(int32_t));
-    w.order = malloc((size_t)rows * sizeof(ss_score));
-    int rc = -1;
-    if (!grid || !cond || !mask || !can || !w.logits || !w.tmp || !w.sorted || !w.keep || !w.score || !w.ids ||
-        !w.scratch || !w.order) {
-        ag_set_error("out of memory");
-        goto out;
-    }
-    /* prompt: its semantic tokens lead the condition, its acoustic codes fill its frames */
-    for (int64_t i = 0; i < n; i++) {
-        const bool p = i < tp;
-        cond[i] = p ? prompt[i * L] : semantic[i - tp];
-        for (int64_t q = 0; q < nq; q++) {
-            grid[i * nq + q] = p ? prompt[i * L + 1 + q] : (int32_t)K;
-            mask[i * nq + q] = can[i * nq + q] = !p;
-        }
-    }
-    ss_rng rng = {seed, 0};
-    for (int64_t q = 0; q < nq; q++) {
-        const int passes = q == 0 ? steps + 1 : 1;
-        for (int i = 0; i < passes; i++) {
-            const int64_t count = q == 0 ? ag_soundstorm_mask_count(steps, i, n) : 0;
-            const float temp = (float)((double)i / steps);
-            const bool argmax_only = greedy && (q > 0 || count == 0);
-            if (run(m, grid, cond, n, w.scratch, w.logits, w.tmp) != 0)
-                goto out;
-            pick(m, &w, rows, !argmax_only, argmax_only ? 0.0f : temp, q == 0 && count > 0, &rng);
-            if (q > 0) { /* later levels: overwrite levels >= q of every frame */
-                for (int64_t j = 0; j < n; j++)
-                    for (int64_t r = q; r < nq; r++)
-                        grid[j * nq + r] = w.ids[j * nq + r];
-                continue;
-            }
-            for (int64_t r = 0; r < rows; r++)
-                if (mask[r])
-                    grid[r] = w.ids[r];
-            if (count == 0)
-                continue;
-            /* re-mask the `count` least confident of ALL positions (every level, the prompt
-             * too), then all levels above the first, never the prompt */
-            for (int64_t r = 0; r < rows; r++) {
-                w.order[r].s = w.score[r];
-                w.order[r].i = (int32_t)r;
-                mask[r] = 0;
-            }
-            qsort(w.order, (size_t)rows, sizeof *w.order, cmp_score);
-            for (int64_t r = 0; r < count && r < rows; r++)
-                mask[w.order[r].i] = 1;
-            for (int64_t r = 0; r < rows; r++) {
-                mask[r] = (mask[r] || r % nq != 0) && can[r];
-                if (mask[r])
-                    grid[r] = (int32_t)K;
-            }
-        }
-    }
-    for (int64_t i = 0; i < t; i++) {
-        out[i * L] = semantic[i];
-        for (int64_t q = 0; q < nq; q++)
-            out[i * L + 1 + q] = grid[(tp + i) * nq + q];
-    }
-    rc = 0;
-out:
-    work_free(&w);
-    free(grid);
-    free(cond);
-    free(mask);
-    free(can);
     return rc;
 }
