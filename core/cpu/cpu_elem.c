@@ -90,6 +90,47 @@ void cpu_op_scale(const cpu_params *p, ag_tensor *node)
         o[i] = x[i] * s + bias;
 }
 
+/* ELU without a libm call per element (expm1f was a tenth of SEANet codec time), 4 lanes at a
+ * time with GCC/Clang vector extensions (plain SSE2 on x86-64). For x <= 0: x = n ln2 + r with
+ * |r| <= ln2/2, expm1(x) = 2^n p(r) + (2^n - 1) where p is expm1's Taylor series to r^8
+ * (truncation < 1e-9); n = 0 returns p itself, so no cancellation near 0. Within 1.2e-7
+ * relative of expm1f; x < -87 gives -1; NaN stays NaN (it fails both comparisons). */
+typedef float elu_f4 __attribute__((vector_size(16)));
+typedef int32_t elu_i4 __attribute__((vector_size(16)));
+
+static inline elu_f4 elu_sel(elu_i4 m, elu_f4 a, elu_f4 b) { return (elu_f4)((m & (elu_i4)a) | (~m & (elu_i4)b)); }
+
+static inline elu_f4 elu_f4_of(elu_f4 v)
+{
+    const elu_i4 pos = v > 0.0f;
+    elu_f4 x = elu_sel(pos, (elu_f4){0}, v);
+    x = elu_sel(x < -87.0f, (elu_f4){0} - 87.0f, x);
+    const elu_f4 nf = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round(x / ln2) */
+    const elu_f4 r = (x - nf * 0.693359375f) + nf * 2.12194440e-4f;          /* ln2 in two parts */
+    elu_f4 p = r * (1.0f / 40320.0f) + 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r * r + r;
+    const elu_f4 s = (elu_f4)((__builtin_convertvector(nf, elu_i4) + 127) << 23); /* 2^n, n in [-126, 0] */
+    return elu_sel(pos, v, s * p + (s - 1.0f));
+}
+
+static void elu_range(const float *x, float *o, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        elu_f4 v;
+        memcpy(&v, x + i, sizeof v);
+        v = elu_f4_of(v);
+        memcpy(o + i, &v, sizeof v);
+    }
+    for (; i < n; i++)
+        o[i] = elu_f4_of((elu_f4){x[i]})[0];
+}
+
 void cpu_op_unary(const cpu_params *p, ag_tensor *node)
 {
     const float *x = (const float *)cpu_data(node->src[0]);
@@ -106,8 +147,7 @@ void cpu_op_unary(const cpu_params *p, ag_tensor *node)
             o[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
         break;
     case AG_UNARY_ELU:
-        for (int64_t i = i0; i < i1; i++)
-            o[i] = x[i] > 0.0f ? x[i] : expm1f(x[i]);
+        elu_range(x + i0, o + i0, i1 - i0);
         break;
     case AG_UNARY_TANH:
         for (int64_t i = i0; i < i1; i++)

@@ -283,6 +283,11 @@ int main(int argc, char **argv)
         if (vk) {
             printf("# device: vulkan %s\n", ag_backend_device_name(vk));
             run_model(vk, gguf, false);
+            /* the real model's 1024-wide LSTM runs one dispatch per step: cover that path too */
+            setenv("AG_VK_LSTM", "step", 1);
+            printf("# vulkan, LSTM one dispatch per step\n");
+            run_model(vk, gguf, false);
+            unsetenv("AG_VK_LSTM");
             ag_backend_free(vk);
         }
     } else {
