@@ -42,7 +42,7 @@ ag_need_setting "${ANYGPT_SPEECHTOKENIZER:-}" SpeechTokenizer --speechtokenizer 
 ag_need_input "$input"
 ag_use_build_tree
 ag_find_run
-exec "$AG_RUN" "${AG_RUN_OPTS[@]}" -q -r -- filesrc location="$input" ! decodebin ! audioconvert ! audioresample ! \
+exec "${AG_RUN_PREFIX[@]}" "$AG_RUN" "${AG_RUN_OPTS[@]}" -q -r -- filesrc location="$input" ! decodebin ! audioconvert ! audioresample ! \
   audio/x-raw,format=F32LE,rate=16000,channels=1 ! \
   speechtokenize model-path="$ANYGPT_SPEECHTOKENIZER" device="$device" segment=$segment ! \
   llm.tokens_sink_0 anygptllm name=llm model-path="$ANYGPT_LLM" device="$device" task=asr "${extra[@]}" \

@@ -39,7 +39,7 @@ ag_need_setting "${ANYGPT_ENCODEC:-}" Encodec --encodec ANYGPT_ENCODEC
 ag_need_input "$input"
 ag_use_build_tree
 ag_find_run
-exec "$AG_RUN" "${AG_RUN_OPTS[@]}" -q -r -- filesrc location="$input" ! decodebin ! audioconvert ! audioresample ! \
+exec "${AG_RUN_PREFIX[@]}" "$AG_RUN" "${AG_RUN_OPTS[@]}" -q -r -- filesrc location="$input" ! decodebin ! audioconvert ! audioresample ! \
   audio/x-raw,format=F32LE,rate=32000,channels=1 ! \
   encodectokenize model-path="$ANYGPT_ENCODEC" device="$device" ! \
   llm.tokens_sink_0 anygptllm name=llm model-path="$ANYGPT_LLM" device="$device" \

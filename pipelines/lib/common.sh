@@ -49,12 +49,15 @@ ag_need_setting() {
 
 # ag_find_run: sets AG_RUN to anygpt-run (this checkout's build tree first, then PATH) and
 # AG_RUN_OPTS to its options from the environment: ANYGPT_MESSAGES=FILE writes every element
-# message to FILE (prompts, replies, timings: for scripts and tests).
+# message to FILE (prompts, replies, timings: for scripts and tests); AG_RUN_PREFIX to the
+# words of AG_RUN_WRAP (a wrapper command such as valgrind, for the tests).
 ag_find_run() {
   AG_RUN_OPTS=()
   if [ -n "${ANYGPT_MESSAGES:-}" ]; then
     AG_RUN_OPTS=(-m "$ANYGPT_MESSAGES")
   fi
+  # AG_RUN_WRAP: a command the run goes through, e.g. valgrind with its options (tests)
+  read -r -a AG_RUN_PREFIX <<< "${AG_RUN_WRAP:-}"
   local root build
   root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
   build=${AG_BUILD_DIR:-$root/build}

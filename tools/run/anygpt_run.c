@@ -25,8 +25,10 @@
  *   soundstorm  soundstorm seconds
  *   decode      encodecdecode decode-time
  *   total       end of speech (the speechtokenize message time minus its encode time: the
- *               moment the utterance's end was seen) -> first audio sample (the encodecdecode
- *               message, posted when the audio is pushed to the sink)
+ *               moment the utterance's end was seen; with segment=vad that is silence-ms,
+ *               600 ms by default, after the last voiced frame, which a speaker also waits)
+ *               -> first audio sample (the encodecdecode message, posted when the audio is
+ *               pushed to the sink)
  *   wait        total minus the stages: queueing between the elements and time spent on an
  *               earlier turn
  * An utterance the LLM drops (half-duplex, `anygptllm-dropped` message) is listed as dropped. */
