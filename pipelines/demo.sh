@@ -59,12 +59,12 @@ if [ -z "${ANYGPT_MODELS:-}" ] &&
     "$root/tools/make-demo-models.sh" "$ANYGPT_MODELS" > /dev/null
   fi
   cat <<'BANNER'
-  ***************************************************************************************
-  * No real models configured: using the DEMO MODELS (tiny, random weights).             *
-  * Everything runs for real, but the LLM writes gibberish and the reply audio is NOISE. *
-  * For the real assistant convert the published checkpoints (README.md, "Real models") *
-  * and run:  pipelines/demo.sh --models DIR                                            *
-  ***************************************************************************************
+  ==========================================================================================
+   No real models configured: using the DEMO MODELS (tiny, random weights).
+   Everything runs for real, but the LLM writes gibberish and the reply audio is NOISE.
+   For the real assistant convert the published checkpoints (README.md, "Real models: download
+   and convert") and run:  pipelines/demo.sh --models DIR
+  ==========================================================================================
 BANNER
 fi
 echo "models: ${ANYGPT_MODELS:-$ANYGPT_LLM}"

@@ -54,10 +54,13 @@ ref=$root/tests/reference
 "$py" "$ref/soundstorm_ref.py" demo "$work/soundstorm/speechtokenizer_soundstorm_mls.pt"
 "$py" "$ref/encodec_ref.py" --demo "$work/encodec"
 
-"$convert" llm "$work/llm/AnyGPT-chat-demo" "$work/anygpt-llm.gguf" --dtype f32 --quiet
-"$convert" speechtokenizer "$work/speechtokenizer" "$work/speechtokenizer.gguf" --dtype f32 --quiet
-"$convert" soundstorm "$work/soundstorm/speechtokenizer_soundstorm_mls.pt" "$work/soundstorm.gguf" --quiet
-"$convert" encodec "$work/encodec" "$work/encodec.gguf" --dtype f32 --quiet
+conv() { # the converters' chatter only when they fail
+  "$convert" "$@" 2> "$work/convert.log" || { cat "$work/convert.log" >&2; exit 1; }
+}
+conv llm "$work/llm/AnyGPT-chat-demo" "$work/anygpt-llm.gguf" --dtype f32 --quiet
+conv speechtokenizer "$work/speechtokenizer" "$work/speechtokenizer.gguf" --dtype f32 --quiet
+conv soundstorm "$work/soundstorm/speechtokenizer_soundstorm_mls.pt" "$work/soundstorm.gguf" --quiet
+conv encodec "$work/encodec" "$work/encodec.gguf" --dtype f32 --quiet
 cat > "$work/DEMO-MODELS.txt" <<'EOF'
 DEMO MODELS - RANDOM WEIGHTS - THEY MAKE NOISE
 These GGUF files were written by tools/make-demo-models.sh from tiny random-weight checkpoints
