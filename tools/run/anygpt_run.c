@@ -31,7 +31,8 @@
  *               pushed to the sink)
  *   wait        total minus the stages: queueing between the elements and time spent on an
  *               earlier turn
- * An utterance the LLM drops (half-duplex, `anygptllm-dropped` message) is listed as dropped. */
+ * An utterance the LLM drops (half-duplex, `anygptllm-dropped` message) is listed as dropped, a
+ * reply cut short (barge-in: its message says cancelled) as interrupted. */
 #include <gst/gst.h>
 #include <glib-unix.h>
 #include <stdio.h>
@@ -41,7 +42,7 @@
 
 typedef struct
 {
-  gboolean have_utt, have_llm, have_ss, have_dec, dropped, printed;
+  gboolean have_utt, have_llm, have_ss, have_dec, dropped, interrupted, printed;
   GstClockTime t_end_speech, t_audio;
   double tokenize, prefill, generate, soundstorm, decode;
   gchar *text;
@@ -113,7 +114,7 @@ turn_for (App * app, gsize field_offset)
 {
   for (int i = 0; i < app->n_turns; i++) {
     Turn *t = &app->turns[i];
-    if (t->dropped)
+    if (t->dropped || t->interrupted)
       continue;
     if (!G_STRUCT_MEMBER (gboolean, t, field_offset))
       return t;
@@ -142,6 +143,10 @@ print_turn (App * app, int i)
     g_printerr ("turn %d: utterance dropped (the assistant was busy)\n", i + 1);
     return;
   }
+  if (t->interrupted) {
+    g_printerr ("turn %d: reply interrupted (barge-in)\n", i + 1);
+    return;
+  }
   double stages = t->tokenize + t->prefill + t->generate + t->soundstorm + t->decode;
   if (t->have_utt && t->have_dec)
     g_printerr ("turn %d: end of speech -> first audio %.3f s (tokenize %.3f, prefill %.3f, "
@@ -161,6 +166,10 @@ print_table (App * app)
     Turn *t = &app->turns[i];
     if (t->dropped) {
       g_printerr ("%-5d dropped (the assistant was busy)\n", i + 1);
+      continue;
+    }
+    if (t->interrupted) {
+      g_printerr ("%-5d interrupted (barge-in)\n", i + 1);
       continue;
     }
     double stages = t->tokenize + t->prefill + t->generate + t->soundstorm + t->decode;
@@ -233,6 +242,11 @@ on_element_message (App * app, GstMessage * msg)
       t->generate = dec_tps > 0 ? get_int (s, "generated-tokens") / dec_tps : 0;
       const gchar *reply = gst_structure_get_string (s, "reply");
       t->text = reply_text (reply ? reply : "");
+      gboolean cancelled = FALSE;
+      if (gst_structure_get_boolean (s, "cancelled", &cancelled) && cancelled) {
+        t->interrupted = TRUE;
+        print_turn (app, (int) (t - app->turns));
+      }
       if (app->replies) {       /* UTF-8 as is (g_print would convert to the locale) */
         fputs (t->text, stdout);
         fputc ('\n', stdout);
