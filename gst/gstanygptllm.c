@@ -81,6 +81,7 @@ enum
   PROP_REPETITION_PENALTY,
   PROP_MAX_NEW_TOKENS,
   PROP_SEED,
+  PROP_CONSTRAIN_SPANS,
 };
 
 #define DEFAULT_DEVICE GST_ANYGPT_DEVICE_AUTO
@@ -93,6 +94,7 @@ enum
 #define DEFAULT_TOP_K -1
 #define DEFAULT_MAX_NEW_TOKENS -1
 #define DEFAULT_SEED -1
+#define DEFAULT_CONSTRAIN_SPANS FALSE
 
 #define TEXT_CAPS "text/x-raw, format=(string)utf8"
 
@@ -705,6 +707,9 @@ gst_anygpt_llm_set_property (GObject * object, guint prop_id, const GValue * val
     case PROP_SEED:
       self->seed = g_value_get_int64 (value);
       break;
+    case PROP_CONSTRAIN_SPANS:
+      self->constrain_spans = g_value_get_boolean (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -766,6 +771,9 @@ gst_anygpt_llm_get_property (GObject * object, guint prop_id, GValue * value,
       break;
     case PROP_SEED:
       g_value_set_int64 (value, self->seed);
+      break;
+    case PROP_CONSTRAIN_SPANS:
+      g_value_set_boolean (value, self->constrain_spans);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -870,6 +878,11 @@ gst_anygpt_llm_class_init (GstAnygptLlmClass * klass)
       g_param_spec_int64 ("seed", "Seed",
           "Sampling seed used for every reply, so a request gives the same reply each time "
           "(-1: a random seed per reply)", -1, G_MAXINT64, DEFAULT_SEED, RW_PLAY));
+  g_object_class_install_property (gobject_class, PROP_CONSTRAIN_SPANS,
+      g_param_spec_boolean ("constrain-spans", "Constrain spans",
+          "Inside a speech/image/music span sample only that modality's codes and its end tag "
+          "(FALSE: sample freely and keep the codes found, as the reference does)",
+          DEFAULT_CONSTRAIN_SPANS, RW_PLAY));
 
   gst_element_class_add_static_pad_template (element_class, &text_sink_template);
   GstCaps *any_tokens = gst_anygpt_tokens_caps_any (NULL);
@@ -921,6 +934,7 @@ gst_anygpt_llm_init (GstAnygptLlm * self)
   self->top_k = DEFAULT_TOP_K;
   self->max_new_tokens = DEFAULT_MAX_NEW_TOKENS;
   self->seed = DEFAULT_SEED;
+  self->constrain_spans = DEFAULT_CONSTRAIN_SPANS;
 
   g_mutex_init (&self->lock);
   g_cond_init (&self->cond);

@@ -64,6 +64,7 @@ struct _GstAnygptLlm
   gdouble temperature, top_p, repetition_penalty;
   gint top_k, max_new_tokens;
   gint64 seed;
+  gboolean constrain_spans;
 
   /* READY and above */
   ag_backend *backend;

@@ -24,6 +24,7 @@ typedef struct
   gdouble temperature, top_p, repetition_penalty;
   gint top_k, max_new_tokens;
   gint64 seed;
+  gboolean constrain_spans;
 } Settings;
 
 static void
@@ -40,6 +41,7 @@ settings_read (GstAnygptLlm * self, Settings * s)
   s->top_k = self->top_k;
   s->max_new_tokens = self->max_new_tokens;
   s->seed = self->seed;
+  s->constrain_spans = self->constrain_spans;
   GST_OBJECT_UNLOCK (self);
 }
 
@@ -67,6 +69,7 @@ settings_apply (const Settings * s, ag_gen_config * c)
   }
   if (s->max_new_tokens > 0)
     c->max_new_tokens = s->max_new_tokens;
+  c->constrain_spans = s->constrain_spans;
   c->seed = s->seed >= 0 ? (uint64_t) s->seed :
       ((uint64_t) g_random_int () << 32) | g_random_int ();
 }

@@ -356,9 +356,12 @@ GST_START_TEST (test_tts_routes_speech)
   gst_harness_set_src_caps_str (h, "text/x-raw, format=utf8");
   gst_harness_play (h);
   /* texts whose greedy reply on the tiny model holds speech codes or not: both are checked */
-  const gchar *texts[] = { "hello", "ka", "Good morning." };
+  const gchar *texts[] = { "hello", "ka", "Good morning.", "Good morning." };
   guint n_items = 0;
   for (guint t = 0; t < G_N_ELEMENTS (texts); t++) {
+    /* last: spans constrained to speech codes, so this reply surely has some */
+    if (t == 3)
+      g_object_set (e, "constrain-spans", TRUE, NULL);
     gchar *padded = g_strdup_printf ("  %s\n", texts[t]);
     push_text (h, padded);
     g_free (padded);
@@ -385,6 +388,8 @@ GST_START_TEST (test_tts_routes_speech)
       gst_buffer_unref (b);
     }
     n_items += items->len;
+    if (t == 3)
+      fail_unless (items->len == 1, "constrained reply %s", reply);
     g_ptr_array_unref (items);
     gst_structure_free (s);
   }
