@@ -44,6 +44,6 @@ ag_need_setting "${ANYGPT_ENCODEC:-}" Encodec --encodec ANYGPT_ENCODEC
 ag_use_build_tree
 ag_find_run
 exec "${AG_RUN_PREFIX[@]}" "$AG_RUN" "${AG_RUN_OPTS[@]}" -q -- anygptllm name=llm model-path="$ANYGPT_LLM" device="$device" \
-    task=text-to-music prompt="$text" "${extra[@]}" \
+    task=text-to-music prompt="$text" constrain-spans=true "${extra[@]}" \
   llm.music_src ! encodecdecode model-path="$ANYGPT_ENCODEC" device="$device" ! audioconvert ! \
   audio/x-raw,format=S16LE ! wavenc ! filesink location="$output"

@@ -55,7 +55,7 @@ fi
 ag_use_build_tree
 ag_find_run
 exec "${AG_RUN_PREFIX[@]}" "$AG_RUN" "${AG_RUN_OPTS[@]}" -q -- anygptllm name=llm model-path="$ANYGPT_LLM" device="$device" task=tts \
-    prompt="$text" "${extra[@]}" \
+    prompt="$text" constrain-spans=true "${extra[@]}" \
   llm.speech_src ! soundstorm model-path="$ANYGPT_SOUNDSTORM" device="$device" "${voice_opts[@]}" ! \
   encodecdecode model-path="$st" device="$device" ! audioconvert ! audio/x-raw,format=S16LE ! \
   wavenc ! filesink location="$output"

@@ -263,8 +263,8 @@ static bool poll_stop(const ag_gen_callbacks *cb)
     return cb && cb->should_stop && cb->should_stop(cb->user);
 }
 
-/* The reply as text (modality tokens included), the forced start tag first when the prompt
- * opened a span. */
+/* The reply as text (modality tokens included, NUL bytes dropped), the forced start tag first
+ * when the prompt opened a span. */
 static char *reply_text(ag_session *s, int forced_span, const int32_t *ids, size_t n)
 {
     size_t tl = 0;
@@ -280,6 +280,13 @@ static char *reply_text(ag_session *s, int forced_span, const int32_t *ids, size
     if (tl)
         memcpy(out, tag, tl);
     ag_text_decode(s->tok, ids, n, 0, out + tl, (size_t)len + 1);
+    /* a sampled <0x00> byte token would end the C string early and cut the rest of the reply
+     * (its speech span, in the history too): NUL bytes are dropped */
+    size_t w = tl;
+    for (size_t r = tl; r < tl + (size_t)len; r++)
+        if (out[r])
+            out[w++] = out[r];
+    out[w] = 0;
     return out;
 }
 

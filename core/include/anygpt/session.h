@@ -151,7 +151,8 @@ typedef struct ag_gen_stats {
     bool cancelled, hit_max_tokens, context_full;
     char *prompt; /* the prompt text as built (malloc'd; ag_gen_stats_clear frees) */
     char *reply;  /* the reply as text, modality tokens included, without the end tag: what a
-                     later turn's history holds (malloc'd) */
+                     later turn's history holds (malloc'd; NUL bytes of sampled <0x00> tokens
+                     dropped) */
 } ag_gen_stats;
 void ag_gen_stats_clear(ag_gen_stats *st);
 
