@@ -136,7 +136,10 @@ static void
 print_turn (App * app, int i)
 {
   Turn *t = &app->turns[i];
-  if (!app->latency || t->printed)
+  /* complete once both the audio and the reply's message came (the audio usually first: it
+   * is pushed while the reply is still being finished) */
+  if (!app->latency || t->printed || (!t->dropped && !t->interrupted && !(t->have_llm &&
+              t->have_dec)))
     return;
   t->printed = TRUE;
   if (t->dropped) {
@@ -243,10 +246,9 @@ on_element_message (App * app, GstMessage * msg)
       const gchar *reply = gst_structure_get_string (s, "reply");
       t->text = reply_text (reply ? reply : "");
       gboolean cancelled = FALSE;
-      if (gst_structure_get_boolean (s, "cancelled", &cancelled) && cancelled) {
+      if (gst_structure_get_boolean (s, "cancelled", &cancelled) && cancelled)
         t->interrupted = TRUE;
-        print_turn (app, (int) (t - app->turns));
-      }
+      print_turn (app, (int) (t - app->turns));
       if (app->replies) {       /* UTF-8 as is (g_print would convert to the locale) */
         fputs (t->text, stdout);
         fputc ('\n', stdout);
