@@ -30,6 +30,27 @@
  * once when it starts streaming and then sends EOS, so gst-launch-1.0 one-liners terminate. The
  * prompt is also answered when every sink pad reaches EOS without a single request.
  *
+ * Spoken replies (#GstAnygptLlm:speech-reply): `auto` leaves it to the model whether a chat reply
+ * has speech. `always` makes every chat reply end in speech, in AnyGPT's reply form
+ * "{text}<eot>\n{speech}": when the text part ends (the model writes `<eot>` or an end tag, or
+ * 100 text tokens, at most half of max-new-tokens) the tokens of "<eot>\n<sosp>" are forced and
+ * a speech span of speech codes only is sampled with the speech configuration; the reply ends
+ * with that span. For voice assistants: random or real models may answer in text only.
+ *
+ * Turn taking (#GstAnygptLlm:duplex), for live conversations:
+ * - `queue` (default): every request is answered, in order (files, applications);
+ * - `half`: half-duplex. A request arriving while a reply is generated or queued, or while the
+ *   last reply's audio plays (its speech / music duration, counted from the end of the
+ *   reply's generation), is dropped: an element message `anygptllm-dropped` (fields reason:
+ *   "generating" or "playing", dropped: the count since READY) is posted instead. With a
+ *   microphone this keeps what is heard while the assistant speaks (its own voice included)
+ *   from becoming a turn;
+ * - `barge-in`: such a request interrupts: the reply being generated stops within one token
+ *   (it is not kept in the history; its `anygptllm` message says cancelled), queued
+ *   requests are dropped (an `anygptllm-dropped` message each, reason "replaced"), a flush (flush-start,
+ *   flush-stop) is sent on every source pad so downstream discards the reply's audio still
+ *   queued or playing, and the new request is answered next.
+ *
  * After each reply an element message named `anygptllm` is posted with the fields prompt
  * (string, the prompt as built), reply (string, modality tokens included), task (string),
  * prompt-tokens, reused-tokens (found in the KV cache), generated-tokens (int),
@@ -82,6 +103,8 @@ enum
   PROP_MAX_NEW_TOKENS,
   PROP_SEED,
   PROP_CONSTRAIN_SPANS,
+  PROP_SPEECH_REPLY,
+  PROP_DUPLEX,
 };
 
 #define DEFAULT_DEVICE GST_ANYGPT_DEVICE_AUTO
@@ -95,6 +118,8 @@ enum
 #define DEFAULT_MAX_NEW_TOKENS -1
 #define DEFAULT_SEED -1
 #define DEFAULT_CONSTRAIN_SPANS FALSE
+#define DEFAULT_SPEECH_REPLY GST_ANYGPT_LLM_SPEECH_REPLY_AUTO
+#define DEFAULT_DUPLEX GST_ANYGPT_LLM_DUPLEX_QUEUE
 
 #define TEXT_CAPS "text/x-raw, format=(string)utf8"
 
@@ -125,6 +150,42 @@ gst_anygpt_llm_task_get_type (void)
   return type;
 }
 
+GType
+gst_anygpt_llm_speech_reply_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {GST_ANYGPT_LLM_SPEECH_REPLY_AUTO, "As the model writes it", "auto"},
+    {GST_ANYGPT_LLM_SPEECH_REPLY_ALWAYS,
+        "Every chat reply ends in speech (\"<eot>\\n<sosp>\" forced after the text)", "always"},
+    {0, NULL, NULL}
+  };
+  if (g_once_init_enter (&type)) {
+    GType t = g_enum_register_static ("GstAnygptLlmSpeechReply", values);
+    g_once_init_leave (&type, t);
+  }
+  return type;
+}
+
+GType
+gst_anygpt_llm_duplex_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {GST_ANYGPT_LLM_DUPLEX_QUEUE, "Answer every request in order", "queue"},
+    {GST_ANYGPT_LLM_DUPLEX_HALF,
+        "Drop requests while generating or while the reply's audio plays", "half"},
+    {GST_ANYGPT_LLM_DUPLEX_BARGE_IN,
+        "A request while busy stops the reply and flushes the source pads", "barge-in"},
+    {0, NULL, NULL}
+  };
+  if (g_once_init_enter (&type)) {
+    GType t = g_enum_register_static ("GstAnygptLlmDuplex", values);
+    g_once_init_leave (&type, t);
+  }
+  return type;
+}
+
 #define gst_anygpt_llm_parent_class parent_class
 G_DEFINE_TYPE (GstAnygptLlm, gst_anygpt_llm, GST_TYPE_ELEMENT);
 GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (anygptllm, "anygptllm", GST_RANK_NONE,
@@ -147,7 +208,37 @@ gst_anygpt_llm_request_free (GstAnygptLlmRequest * r)
 static GstFlowReturn
 queue_push (GstAnygptLlm * self, GstAnygptLlmRequest * r, gboolean force)
 {
+  GST_OBJECT_LOCK (self);
+  GstAnygptLlmDuplex duplex = self->duplex;
+  GST_OBJECT_UNLOCK (self);
+  guint n_replaced = 0;
   g_mutex_lock (&self->lock);
+  /* turn taking: is the element busy with an earlier request (see duplex) */
+  if (duplex != GST_ANYGPT_LLM_DUPLEX_QUEUE && r->kind != GST_ANYGPT_LLM_REQ_EOS &&
+      self->srcresult == GST_FLOW_OK) {
+    gboolean generating = self->generating || !g_queue_is_empty (&self->queue);
+    gboolean playing = g_get_monotonic_time () < self->busy_until;
+    if ((generating || playing) && duplex == GST_ANYGPT_LLM_DUPLEX_HALF) {
+      guint n = ++self->n_dropped;
+      g_mutex_unlock (&self->lock);
+      gst_anygpt_llm_request_free (r);
+      GST_INFO_OBJECT (self, "half-duplex: request dropped (%s)",
+          generating ? "generating" : "playing");
+      gst_element_post_message (GST_ELEMENT (self),
+          gst_message_new_element (GST_OBJECT (self), gst_structure_new ("anygptllm-dropped",
+                  "reason", G_TYPE_STRING, generating ? "generating" : "playing",
+                  "dropped", G_TYPE_UINT, n, NULL)));
+      return GST_FLOW_OK;
+    }
+    if (generating || playing) {
+      GST_INFO_OBJECT (self, "barge-in: stopping the reply (%s)",
+          generating ? "generating" : "playing");
+      g_atomic_int_set (&self->interrupt, 1);
+      n_replaced = self->queue.length;
+      g_queue_clear_full (&self->queue, (GDestroyNotify) gst_anygpt_llm_request_free);
+      self->busy_until = 0;
+    }
+  }
   while (!force && self->srcresult == GST_FLOW_OK &&
       self->queue.length >= GST_ANYGPT_LLM_MAX_QUEUED)
     g_cond_wait (&self->cond, &self->lock);
@@ -162,6 +253,11 @@ queue_push (GstAnygptLlm * self, GstAnygptLlmRequest * r, gboolean force)
     self->n_received++;
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
+  /* barge-in: the queued requests the new one replaced were never answered */
+  for (guint i = 0; i < n_replaced; i++)
+    gst_element_post_message (GST_ELEMENT (self),
+        gst_message_new_element (GST_OBJECT (self), gst_structure_new ("anygptllm-dropped",
+                "reason", G_TYPE_STRING, "replaced", "dropped", G_TYPE_UINT, 0, NULL)));
   return GST_FLOW_OK;
 }
 
@@ -210,12 +306,26 @@ gst_anygpt_llm_loop (GstAnygptLlm * self)
     return;
   }
   GstAnygptLlmRequest *r = g_queue_pop_head (&self->queue);
+  self->generating = r->kind != GST_ANYGPT_LLM_REQ_EOS;
   g_cond_broadcast (&self->cond);       /* room for a waiting chain function */
   g_mutex_unlock (&self->lock);
 
+  /* barge-in: downstream drops what is left of the interrupted reply */
+  if (g_atomic_int_compare_and_exchange (&self->interrupt, 1, 0)) {
+    GST_DEBUG_OBJECT (self, "barge-in: flushing the source pads");
+    gst_anygpt_llm_push_src_event (self, gst_event_new_flush_start ());
+    gst_anygpt_llm_push_src_event (self, gst_event_new_flush_stop (TRUE));
+    g_mutex_lock (&self->lock);
+    self->need_segment = TRUE;
+    g_mutex_unlock (&self->lock);
+  }
   gst_anygpt_llm_send_sticky_events (self);
   GstFlowReturn ret = gst_anygpt_llm_process (self, r);
   gst_anygpt_llm_request_free (r);
+  g_mutex_lock (&self->lock);
+  self->generating = FALSE;
+  self->busy_until = g_get_monotonic_time () + self->reply_audio_us;
+  g_mutex_unlock (&self->lock);
   if (ret != GST_FLOW_OK) {
     GST_DEBUG_OBJECT (self, "pausing task: %s", gst_flow_get_name (ret));
     g_mutex_lock (&self->lock);
@@ -237,6 +347,10 @@ text_src_activate_mode (GstPad * pad, GstObject * parent, GstPadMode mode, gbool
     queue_set_flushing (self, FALSE);
     g_mutex_lock (&self->lock);
     self->need_stream_start = TRUE;
+    self->generating = FALSE;
+    self->busy_until = 0;
+    self->n_dropped = 0;
+    g_atomic_int_set (&self->interrupt, 0);
     /* no sink pad: act as a source answering the prompt property */
     if (GST_ELEMENT (self)->numsinkpads == 0) {
       queue_prompt_locked (self);
@@ -703,6 +817,12 @@ gst_anygpt_llm_set_property (GObject * object, guint prop_id, const GValue * val
     case PROP_CONSTRAIN_SPANS:
       self->constrain_spans = g_value_get_boolean (value);
       break;
+    case PROP_SPEECH_REPLY:
+      self->speech_reply = g_value_get_enum (value);
+      break;
+    case PROP_DUPLEX:
+      self->duplex = g_value_get_enum (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -767,6 +887,12 @@ gst_anygpt_llm_get_property (GObject * object, guint prop_id, GValue * value,
       break;
     case PROP_CONSTRAIN_SPANS:
       g_value_set_boolean (value, self->constrain_spans);
+      break;
+    case PROP_SPEECH_REPLY:
+      g_value_set_enum (value, self->speech_reply);
+      break;
+    case PROP_DUPLEX:
+      g_value_set_enum (value, self->duplex);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -876,6 +1002,17 @@ gst_anygpt_llm_class_init (GstAnygptLlmClass * klass)
           "Inside a speech/image/music span sample only that modality's codes and its end tag "
           "(FALSE: sample freely and keep the codes found, as the reference does)",
           DEFAULT_CONSTRAIN_SPANS, RW_PLAY));
+  g_object_class_install_property (gobject_class, PROP_SPEECH_REPLY,
+      g_param_spec_enum ("speech-reply", "Speech reply",
+          "Chat task: auto = the reply is what the model writes; always = every reply ends in "
+          "speech (after its text, \"<eot>\\n<sosp>\" is forced and speech codes are sampled)",
+          GST_TYPE_ANYGPT_LLM_SPEECH_REPLY, DEFAULT_SPEECH_REPLY, RW_PLAY));
+  g_object_class_install_property (gobject_class, PROP_DUPLEX,
+      g_param_spec_enum ("duplex", "Duplex",
+          "Requests arriving while a reply is generated or its audio plays: queue = answered "
+          "in order; half = dropped (message anygptllm-dropped); barge-in = the reply stops, "
+          "the source pads are flushed, the new request is answered",
+          GST_TYPE_ANYGPT_LLM_DUPLEX, DEFAULT_DUPLEX, RW_PLAY));
 
   gst_element_class_add_static_pad_template (element_class, &text_sink_template);
   GstCaps *any_tokens = gst_anygpt_tokens_caps_any (NULL);
@@ -900,6 +1037,8 @@ gst_anygpt_llm_class_init (GstAnygptLlmClass * klass)
   element_class->release_pad = GST_DEBUG_FUNCPTR (gst_anygpt_llm_release_pad);
 
   gst_type_mark_as_plugin_api (GST_TYPE_ANYGPT_LLM_TASK, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_ANYGPT_LLM_SPEECH_REPLY, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_ANYGPT_LLM_DUPLEX, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_ANYGPT_DEVICE, 0);
 }
 
@@ -928,6 +1067,8 @@ gst_anygpt_llm_init (GstAnygptLlm * self)
   self->max_new_tokens = DEFAULT_MAX_NEW_TOKENS;
   self->seed = DEFAULT_SEED;
   self->constrain_spans = DEFAULT_CONSTRAIN_SPANS;
+  self->speech_reply = DEFAULT_SPEECH_REPLY;
+  self->duplex = DEFAULT_DUPLEX;
 
   g_mutex_init (&self->lock);
   g_cond_init (&self->cond);

@@ -16,6 +16,25 @@ G_DECLARE_FINAL_TYPE (GstAnygptLlm, gst_anygpt_llm, GST, ANYGPT_LLM, GstElement)
 #define GST_TYPE_ANYGPT_LLM_TASK (gst_anygpt_llm_task_get_type ())
 GType gst_anygpt_llm_task_get_type (void);
 
+/* speech-reply: whether a chat reply must end in speech (see gstanygptllm.c) */
+typedef enum
+{
+  GST_ANYGPT_LLM_SPEECH_REPLY_AUTO,
+  GST_ANYGPT_LLM_SPEECH_REPLY_ALWAYS,
+} GstAnygptLlmSpeechReply;
+#define GST_TYPE_ANYGPT_LLM_SPEECH_REPLY (gst_anygpt_llm_speech_reply_get_type ())
+GType gst_anygpt_llm_speech_reply_get_type (void);
+
+/* duplex: what a request arriving while the element is busy does (see gstanygptllm.c) */
+typedef enum
+{
+  GST_ANYGPT_LLM_DUPLEX_QUEUE,
+  GST_ANYGPT_LLM_DUPLEX_HALF,
+  GST_ANYGPT_LLM_DUPLEX_BARGE_IN,
+} GstAnygptLlmDuplex;
+#define GST_TYPE_ANYGPT_LLM_DUPLEX (gst_anygpt_llm_duplex_get_type ())
+GType gst_anygpt_llm_duplex_get_type (void);
+
 /* Requests waiting for the streaming task; at most GST_ANYGPT_LLM_MAX_QUEUED, the chain
  * function blocks (back-pressure) while the queue is full. */
 #define GST_ANYGPT_LLM_MAX_QUEUED 8
@@ -65,6 +84,8 @@ struct _GstAnygptLlm
   gint top_k, max_new_tokens;
   gint64 seed;
   gboolean constrain_spans;
+  GstAnygptLlmSpeechReply speech_reply;
+  GstAnygptLlmDuplex duplex;
 
   /* READY and above */
   ag_backend *backend;
@@ -79,12 +100,17 @@ struct _GstAnygptLlm
   guint n_received;             /* requests received since READY (prompt fallback) */
   gboolean prompt_queued;
   gint cancel;                  /* atomic: stop the reply being generated */
+  gboolean generating;          /* a reply is being generated */
+  gint64 busy_until;            /* monotonic us: the last reply's audio plays until then */
+  guint n_dropped;              /* requests dropped by duplex=half since READY */
+  gint interrupt;               /* atomic: barge-in: stop the reply, flush the source pads */
 
   /* streaming task only */
   gboolean need_stream_start, need_segment;
   GstFlowReturn gen_flow;       /* first fatal flow of the reply being generated */
   GQueue turns;                 /* GstAnygptLlmTurn, oldest first */
   GString *held;                /* text piece held back to carry the MARKER flag */
+  gint64 reply_audio_us;        /* audio duration of the reply's speech / music items */
 };
 
 /* Sends ev (consumed) on the four source pads. */

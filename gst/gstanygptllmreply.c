@@ -25,6 +25,7 @@ typedef struct
   gint top_k, max_new_tokens;
   gint64 seed;
   gboolean constrain_spans;
+  gboolean speech_reply;
 } Settings;
 
 static void
@@ -42,6 +43,7 @@ settings_read (GstAnygptLlm * self, Settings * s)
   s->max_new_tokens = self->max_new_tokens;
   s->seed = self->seed;
   s->constrain_spans = self->constrain_spans;
+  s->speech_reply = self->speech_reply == GST_ANYGPT_LLM_SPEECH_REPLY_ALWAYS;
   GST_OBJECT_UNLOCK (self);
 }
 
@@ -70,6 +72,7 @@ settings_apply (const Settings * s, ag_gen_config * c)
   if (s->max_new_tokens > 0)
     c->max_new_tokens = s->max_new_tokens;
   c->constrain_spans = s->constrain_spans;
+  c->force_speech_reply = s->speech_reply && s->task == AG_TASK_CHAT;
   c->seed = s->seed >= 0 ? (uint64_t) s->seed :
       ((uint64_t) g_random_int () << 32) | g_random_int ();
 }
@@ -186,6 +189,8 @@ on_item (void *user, ag_modality m, const int32_t *codes, size_t n_frames, int c
     return;
   }
   GST_DEBUG_OBJECT (pad, "item of %zu frames", n_frames);
+  if (m != AG_MODALITY_IMAGE)   /* speech and music: 50 frames a second */
+    self->reply_audio_us += (gint64) n_frames * 20000;
   push_buffer (self, pad, gst_anygpt_tokens_buffer_new (codes, n_frames, codebooks));
 }
 
@@ -193,7 +198,8 @@ static bool
 should_stop (void *user)
 {
   GstAnygptLlm *self = user;
-  return g_atomic_int_get (&self->cancel) || self->gen_flow != GST_FLOW_OK;
+  return g_atomic_int_get (&self->cancel) || g_atomic_int_get (&self->interrupt) ||
+      self->gen_flow != GST_FLOW_OK;
 }
 
 /* ---- one request ---- */
@@ -317,6 +323,7 @@ gst_anygpt_llm_process (GstAnygptLlm * self, GstAnygptLlmRequest * r)
   };
   ag_gen_stats st = { 0 };
   self->gen_flow = GST_FLOW_OK;
+  self->reply_audio_us = 0;
   g_string_truncate (self->held, 0);
   if (ag_session_generate (self->session, &d, &cfg, &cb, &st) < 0) {
     GST_ELEMENT_ERROR (self, LIBRARY, FAILED, ("Generation failed."), ("%s", ag_last_error ()));

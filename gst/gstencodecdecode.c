@@ -16,6 +16,11 @@
  * samples. Codes outside the codebook, partial frames and items over an hour are stream
  * errors, not crashes. Decoding runs in the streaming thread.
  *
+ * Before each audio buffer is pushed an element message named `encodecdecode` is posted with
+ * the fields frames (guint64, token frames decoded), samples (guint64), rate (gint, Hz) and
+ * decode-time (guint64, nanoseconds spent decoding), so applications can time the stage
+ * (tools/anygpt-run prints it per turn).
+ *
  * Why a GstElement with explicit pads and not GstAudioDecoder: every input is one whole item
  * (an utterance, a clip) with its own timestamp and gaps between items are normal;
  * GstAudioDecoder's sample-counting timestamps and resync logic do not add anything here.
@@ -208,6 +213,7 @@ gst_encodecdecode_chain (GstPad * pad, GstObject * parent, GstBuffer * in)
   gsize samples = frames * (gsize) self->info.hop;
   GstBuffer *out = gst_buffer_new_allocate (NULL, samples * sizeof (gfloat), NULL);
   gst_buffer_map (out, &omap, GST_MAP_WRITE);
+  GstClockTime t0 = gst_util_get_timestamp ();
   int rc = ag_seanet_decode (self->model, ids, (int64_t) frames, self->tokens.codebooks,
       (float *) omap.data);
   gst_buffer_unmap (out, &omap);
@@ -228,6 +234,12 @@ gst_encodecdecode_chain (GstPad * pad, GstObject * parent, GstBuffer * in)
     GST_BUFFER_FLAG_SET (out, GST_BUFFER_FLAG_MARKER);
   self->next_pts = pts + dur;
   self->next_offset += samples;
+  gst_element_post_message (GST_ELEMENT (self),
+      gst_message_new_element (GST_OBJECT (self), gst_structure_new ("encodecdecode",
+              "frames", G_TYPE_UINT64, (guint64) frames, "samples", G_TYPE_UINT64,
+              (guint64) samples, "rate", G_TYPE_INT, (gint) self->info.sample_rate,
+              "decode-time", G_TYPE_UINT64, (guint64) (gst_util_get_timestamp () - t0),
+              NULL)));
   return gst_pad_push (self->srcpad, out);
 }
 

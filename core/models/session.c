@@ -23,7 +23,26 @@ struct ag_session {
     int32_t span_start[N_SPANS], span_end[N_SPANS]; /* tag ids, -1 when the vocab lacks them */
     int32_t end_ids[3];   /* <eos>, <eom>, the tokenizer's EOS: the reply ends */
     size_t n_end;
+    /* "<eot>\n<sosp>" as the tokenizer gives it (force_speech_reply); n_speech_lead 0: the
+     * vocab cannot express it */
+    int32_t speech_lead[8];
+    int n_speech_lead;
 };
+
+/* The ids of the spoken-reply lead "<eot>\n<sosp>" (spec: reply "{text}<eot>\n{speech}"). Added
+ * tokens split the text, so these are the ids the lead has inside any reply. */
+static void init_speech_lead(ag_session *s)
+{
+    int32_t ids[8];
+    const char lead[] = "<eot>\n<sosp>";
+    int64_t n = ag_text_encode(s->tok, lead, sizeof lead - 1, false, ids, 8);
+    s->n_speech_lead = 0;
+    if (n >= 2 && n <= 8 && ids[0] == ag_text_token_id(s->tok, "<eot>", (size_t)-1) &&
+        ids[n - 1] == s->span_start[AG_MODALITY_SPEECH] && ids[0] >= 0 && ids[n - 1] >= 0) {
+        memcpy(s->speech_lead, ids, (size_t)n * sizeof *ids);
+        s->n_speech_lead = (int)n;
+    }
+}
 
 static double now_s(void)
 {
@@ -77,6 +96,7 @@ ag_session *ag_session_new_kv(ag_backend *be, const char *model_path, int32_t n_
     for (int i = 0; i < 3; i++)
         if (ends[i] >= 0)
             s->end_ids[s->n_end++] = ends[i];
+    init_speech_lead(s);
     return s;
 fail:
     ag_session_free(s);
@@ -140,6 +160,8 @@ void ag_gen_config_default(ag_gen_config *c, ag_task task)
     c->max_new_tokens = default_max_new(task, AG_MODALITY_NONE);
     c->seed = 0;
     c->constrain_spans = false;
+    c->force_speech_reply = false;
+    c->speech_reply_text_tokens = 0;
 }
 
 void ag_gen_stats_clear(ag_gen_stats *st)
@@ -241,8 +263,8 @@ static bool poll_stop(const ag_gen_callbacks *cb)
     return cb && cb->should_stop && cb->should_stop(cb->user);
 }
 
-/* The reply as text (modality tokens included), the forced start tag first when the prompt
- * opened a span. */
+/* The reply as text (modality tokens included, NUL bytes dropped), the forced start tag first
+ * when the prompt opened a span. */
 static char *reply_text(ag_session *s, int forced_span, const int32_t *ids, size_t n)
 {
     size_t tl = 0;
@@ -258,6 +280,13 @@ static char *reply_text(ag_session *s, int forced_span, const int32_t *ids, size
     if (tl)
         memcpy(out, tag, tl);
     ag_text_decode(s->tok, ids, n, 0, out + tl, (size_t)len + 1);
+    /* a sampled <0x00> byte token would end the C string early and cut the rest of the reply
+     * (its speech span, in the history too): NUL bytes are dropped */
+    size_t w = tl;
+    for (size_t r = tl; r < tl + (size_t)len; r++)
+        if (out[r])
+            out[w++] = out[r];
+    out[w] = 0;
     return out;
 }
 
@@ -278,6 +307,18 @@ int ag_session_generate(ag_session *s, const ag_prompt_desc *d, const ag_gen_con
     else
         ag_gen_config_default(&cfg, d->task);
     const int32_t max_new = cfg.max_new_tokens > 0 ? cfg.max_new_tokens : default_max_new(d->task, d->modality);
+    const bool fsr = cfg.force_speech_reply;
+    if (fsr && s->n_speech_lead == 0) {
+        ag_set_error("session: the model's vocabulary cannot write \"<eot>\\n<sosp>\" (no <eot> or <sosp> "
+                     "token): no spoken reply can be forced");
+        return -1;
+    }
+    /* text part of a forced spoken reply: at most half of the reply, at least one token */
+    int32_t text_budget = cfg.speech_reply_text_tokens > 0 ? cfg.speech_reply_text_tokens : 100;
+    if (text_budget > max_new / 2)
+        text_budget = max_new / 2;
+    if (text_budget < 1)
+        text_budget = 1;
 
     st->prompt = ag_prompt_build(d);
     if (!st->prompt)
@@ -296,8 +337,9 @@ int ag_session_generate(ag_session *s, const ag_prompt_desc *d, const ag_gen_con
     const int32_t n_prompt = (int32_t)n64;
     st->n_prompt = n_prompt;
 
-    /* History for the repetition penalty: prompt + generated (HF), at most n_ctx + 1 ids. */
-    int32_t *hist = malloc(((size_t)n_ctx + 1) * sizeof *hist);
+    /* History for the repetition penalty: prompt + generated (HF): what the cache holds plus the
+     * ids about to be evaluated (one sampled id and a forced speech lead), at most n_ctx + 9. */
+    int32_t *hist = malloc(((size_t)n_ctx + 9) * sizeof *hist);
     float *logits = malloc((size_t)ag_llama_hparams_of(s->model)->n_vocab * sizeof *logits);
     gen g = {.s = s, .cb = cb};
     int rc = -1;
@@ -351,32 +393,81 @@ int ag_session_generate(ag_session *s, const ag_prompt_desc *d, const ag_gen_con
 
     t0 = now_s();
     const ag_sampling_params *per_span[N_SPANS] = {&cfg.text, &cfg.speech, &cfg.image, &cfg.music};
-    int32_t n_gen = 0;
-    bool ended = false;
+    int32_t n_gen = 0, n_pre = 0; /* n_pre: ids of a forced spoken reply's text part */
+    bool ended = false, speech_started = forced_span == AG_MODALITY_SPEECH;
+    const int32_t eosp = s->span_end[AG_MODALITY_SPEECH];
     for (;;) {
         if (cfg.constrain_spans && g.span)
             for (int32_t i = 0; i < s->n_vocab; i++)
                 if (s->modality_of[i] != g.span && i != s->span_end[g.span])
                     logits[i] = -INFINITY;
+        if (fsr && g.span == AG_MODALITY_SPEECH) {
+            for (int32_t i = 0; i < s->n_vocab; i++)
+                if (s->modality_of[i] != AG_MODALITY_SPEECH && i != eosp)
+                    logits[i] = -INFINITY;
+            if (eosp >= 0 && eosp < s->n_vocab && g.n_codes < (size_t)(cfg.speech.min_new_tokens > 0 ? cfg.speech.min_new_tokens : 0))
+                logits[eosp] = -INFINITY;
+        }
         int32_t id = ag_sampler_sample(s->sampler, per_span[g.span], logits, s->n_vocab, hist, (size_t)n_hist, n_gen,
                                        s->end_ids, s->n_end);
         if (id < 0)
             goto out;
-        n_gen++;
-        hist[n_hist++] = id;
-        if (cb && cb->on_token)
-            cb->on_token(cb->user, id);
-        if (is_end(s, id)) {
-            ended = true;
-            break;
+        /* A forced spoken reply: an end id before the speech replaces itself with the lead; a
+         * sampled <eot> or the last id of the text budget is followed by (the rest of) it. */
+        int lead_from = -1;
+        bool accept = true;
+        if (fsr && !speech_started) {
+            if (is_end(s, id)) {
+                lead_from = 0;
+                accept = false;
+            } else if (id == s->speech_lead[0]) {
+                lead_from = 1;
+            } else if (n_pre + 1 >= text_budget) {
+                lead_from = 0;
+            }
         }
-        if (take_token(&g, id) != 0)
-            goto out;
+        int32_t batch[1 + 8];
+        int nb = 0;
+        if (accept) {
+            n_gen++;
+            hist[n_hist++] = id;
+            if (cb && cb->on_token)
+                cb->on_token(cb->user, id);
+            if (lead_from < 0 && is_end(s, id)) {
+                ended = true;
+                break;
+            }
+            const int span_before = g.span;
+            if (take_token(&g, id) != 0)
+                goto out;
+            batch[nb++] = id;
+            if (fsr && !speech_started) {
+                n_pre++;
+                speech_started = g.span == AG_MODALITY_SPEECH;
+            } else if (fsr && span_before == AG_MODALITY_SPEECH && g.span == 0) {
+                break; /* the spoken reply's speech span closed: the reply is complete */
+            }
+        }
+        if (lead_from >= 0) {
+            if (g.span)
+                close_span(&g); /* an image / music span the text part had open */
+            for (int k = lead_from; k < s->n_speech_lead; k++) {
+                const int32_t f = s->speech_lead[k];
+                n_gen++;
+                hist[n_hist++] = f;
+                if (cb && cb->on_token)
+                    cb->on_token(cb->user, f);
+                if (take_token(&g, f) != 0)
+                    goto out;
+                batch[nb++] = f;
+            }
+            speech_started = true;
+        }
         if (n_gen >= max_new) {
             st->hit_max_tokens = true;
             break;
         }
-        if (ag_llama_n_past(s->model) >= n_ctx) {
+        if (ag_llama_n_past(s->model) + nb > n_ctx) {
             st->context_full = true;
             break;
         }
@@ -384,12 +475,13 @@ int ag_session_generate(ag_session *s, const ag_prompt_desc *d, const ag_gen_con
             st->cancelled = true;
             break;
         }
-        if (ag_llama_eval(s->model, &id, 1, logits, NULL) != 0) {
+        if (ag_llama_eval(s->model, batch, nb, logits, NULL) != 0) {
             s->n_cache = 0;
             ag_llama_truncate(s->model, 0);
             goto out;
         }
-        s->cache_ids[s->n_cache++] = id;
+        memcpy(s->cache_ids + s->n_cache, batch, (size_t)nb * sizeof *batch);
+        s->n_cache += nb;
     }
     st->decode_s = now_s() - t0;
     st->n_generated = n_gen;

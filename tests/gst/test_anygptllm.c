@@ -664,6 +664,152 @@ GST_START_TEST (test_hostile_requests_dropped)
 }
 GST_END_TEST;
 
+/* speech-reply=always: the chat reply to a speech item ends in "<eot>\n<sosp>" + a speech span
+ * (the tiny random model never writes it itself); that span's codes come out on speech_src */
+GST_START_TEST (test_speech_reply_always)
+{
+  GstElement *e = make_llm ("chat", "cpu", 40);
+  gst_util_set_object_arg (G_OBJECT (e), "speech-reply", "always");
+  GstBus *bus = attach_bus (e);
+  GstHarness *h = gst_harness_new_with_element (e, "tokens_sink_%u", "speech_src");
+  gst_harness_set_src_caps_str (h, SPEECH_CAPS);
+  gst_harness_play (h);
+  const gint32 codes[4] = { GINT32_TO_LE (1), GINT32_TO_LE (4), GINT32_TO_LE (2),
+    GINT32_TO_LE (5)
+  };
+  fail_unless_equals_int (gst_harness_push (h, gst_buffer_new_memdup (codes, sizeof codes)),
+      GST_FLOW_OK);
+  GstStructure *s = pop_reply_message (bus);
+  const gchar *reply = gst_structure_get_string (s, "reply");
+  /* "<eot>\n<sosp>" as the ids it tokenizes to decode (LLaMA's dummy prefix may add a space) */
+  const gchar *lead = strstr (reply, "<eot>");
+  fail_unless (lead != NULL, "reply %s", reply);
+  const gchar *p = lead + 5;
+  while (*p == ' ')
+    p++;
+  fail_unless (g_str_has_prefix (p, "\n<sosp>"), "reply %s", reply);
+  fail_unless (g_str_has_suffix (reply, "<eosp>"), "reply %s", reply);
+  GPtrArray *items = speech_items_of (reply);
+  fail_unless_equals_int (items->len, 1);
+  GArray *want = g_ptr_array_index (items, 0);
+  fail_unless (want->len >= 10, "%u codes: speech min_new_tokens is 10", want->len);
+  GstBuffer *b = gst_harness_pull (h);
+  GstMapInfo map;
+  fail_unless (gst_buffer_map (b, &map, GST_MAP_READ));
+  fail_unless_equals_int (map.size, want->len * 4);
+  for (guint k = 0; k < want->len; k++)
+    fail_unless_equals_int (GINT32_FROM_LE (((const gint32 *) map.data)[k]),
+        g_array_index (want, gint32, k));
+  gst_buffer_unmap (b, &map);
+  gst_buffer_unref (b);
+  g_ptr_array_unref (items);
+  gst_structure_free (s);
+  gst_element_set_bus (e, NULL);
+  gst_object_unref (bus);
+  gst_harness_teardown (h);
+  gst_object_unref (e);
+}
+GST_END_TEST;
+
+/* The next element message named name (NULL: timeout). */
+static GstStructure *
+pop_named (GstBus * bus, const gchar * name, GstClockTime timeout)
+{
+  for (;;) {
+    GstMessage *m = gst_bus_timed_pop_filtered (bus, timeout, GST_MESSAGE_ELEMENT);
+    if (!m)
+      return NULL;
+    if (gst_message_has_name (m, name)) {
+      GstStructure *s = gst_structure_copy (gst_message_get_structure (m));
+      gst_message_unref (m);
+      return s;
+    }
+    gst_message_unref (m);
+  }
+}
+
+/* duplex=half: a message arriving while the first one is queued or answered is dropped (with
+ * an anygptllm-dropped message); once the reply is done, the next one is answered again */
+GST_START_TEST (test_duplex_half)
+{
+  GstElement *e = make_llm ("chat", "cpu", 8);
+  gst_util_set_object_arg (G_OBJECT (e), "duplex", "half");
+  GstBus *bus = attach_bus (e);
+  GstHarness *h = gst_harness_new_with_element (e, "text_sink_%u", "text_src");
+  gst_harness_set_src_caps_str (h, "text/x-raw, format=utf8");
+  gst_harness_play (h);
+  push_text (h, "Hi");
+  push_text (h, "Are you there?");    /* right away: "Hi" is queued or being answered */
+  GstStructure *d = pop_named (bus, "anygptllm-dropped", 50 * GST_SECOND);
+  fail_unless (d != NULL, "nothing dropped");
+  fail_unless_equals_string (gst_structure_get_string (d, "reason"), "generating");
+  gst_structure_free (d);
+  Reply r;
+  pull_reply (h, &r);
+  g_string_free (r.text, TRUE);
+  GstStructure *s = pop_reply_message (bus);
+  fail_unless (g_str_has_suffix (gst_structure_get_string (s, "prompt"),
+          "[Human]: Hi<eoh>\n[MMGPT]:"));
+  gst_structure_free (s);
+  /* a text reply has no audio: the element is free again once it is pushed */
+  push_text (h, "ka lo");
+  pull_reply (h, &r);
+  g_string_free (r.text, TRUE);
+  s = pop_reply_message (bus);
+  const gchar *prompt = gst_structure_get_string (s, "prompt");
+  fail_unless (g_str_has_suffix (prompt, "[Human]: ka lo<eoh>\n[MMGPT]:"), "%s", prompt);
+  fail_if (strstr (prompt, "Are you there?"), "the dropped message is in the history");
+  gst_structure_free (s);
+  gst_element_set_bus (e, NULL);
+  gst_object_unref (bus);
+  gst_harness_teardown (h);
+  gst_object_unref (e);
+}
+GST_END_TEST;
+
+/* duplex=barge-in: a message arriving while the first is queued or answered replaces it: the
+ * source pads get a flush, the second is answered, the first (if it started) is cancelled and
+ * not in the history */
+GST_START_TEST (test_duplex_barge_in)
+{
+  GstElement *e = make_llm ("chat", "cpu", 16);
+  gst_util_set_object_arg (G_OBJECT (e), "duplex", "barge-in");
+  GstBus *bus = attach_bus (e);
+  GstHarness *h = gst_harness_new_with_element (e, "text_sink_%u", "text_src");
+  gst_harness_set_src_caps_str (h, "text/x-raw, format=utf8");
+  gst_harness_play (h);
+  push_text (h, "Hi");
+  push_text (h, "Stop, ka lo");
+  GstStructure *s;
+  gboolean answered = FALSE;
+  while (!answered && (s = pop_reply_message (bus))) {
+    const gchar *prompt = gst_structure_get_string (s, "prompt");
+    gboolean cancelled = TRUE;
+    gst_structure_get_boolean (s, "cancelled", &cancelled);
+    if (g_str_has_suffix (prompt, "[Human]: Hi<eoh>\n[MMGPT]:")) {
+      fail_unless (cancelled, "the interrupted reply was not cancelled");
+    } else {
+      fail_unless_equals_string (prompt, SYS "\n[Human]: Stop, ka lo<eoh>\n[MMGPT]:");
+      fail_unless (!cancelled);
+      answered = TRUE;
+    }
+    gst_structure_free (s);
+  }
+  /* the flush came before the answer's data */
+  gboolean flushed = FALSE;
+  GstEvent *ev;
+  while (!flushed && (ev = gst_harness_try_pull_event (h))) {
+    flushed = GST_EVENT_TYPE (ev) == GST_EVENT_FLUSH_STOP;
+    gst_event_unref (ev);
+  }
+  fail_unless (flushed, "no flush on text_src");
+  gst_element_set_bus (e, NULL);
+  gst_object_unref (bus);
+  gst_harness_teardown (h);
+  gst_object_unref (e);
+}
+GST_END_TEST;
+
 static Suite *
 anygptllm_suite (void)
 {
@@ -681,6 +827,9 @@ anygptllm_suite (void)
   tcase_add_test (tc, test_stop_mid_generation);
   tcase_add_test (tc, test_flush_mid_generation);
   tcase_add_test (tc, test_hostile_requests_dropped);
+  tcase_add_test (tc, test_speech_reply_always);
+  tcase_add_test (tc, test_duplex_half);
+  tcase_add_test (tc, test_duplex_barge_in);
   if (with_vulkan)
     tcase_add_test (tc, test_chat_vulkan);
   return s;

@@ -4,6 +4,9 @@
 quantizer.layers.Q.codebook), with tiny random weights; does not import transformers.
 
 usage: encodec_ref.py OUTDIR STAMP            fixtures for tests/music
+       encodec_ref.py --demo OUTDIR           demo model (tools/make-demo-models.sh): the tiny
+                                              config with the published codebook size 2048, so
+                                              every music code the LLM can write decodes
        encodec_ref.py --bench OUTDIR SECONDS [REPS]  real-sized random checkpoint (facebook/encodec_32khz
                                      config) in OUTDIR, prints best-of-REPS 'encode_s X' / 'decode_s Y'
 Fixtures (tiny config, hop 640, 4 codebooks x 64, latent 16):
@@ -279,6 +282,16 @@ def fit_codebooks(m, x, k):
         res = res - cb.embed[d.argmin(1)]
 
 
+def demo(out):
+    """Tiny random Encodec with 4 codebooks of 2048 (the published size): noise-making demo model."""
+    torch.manual_seed(23)
+    cfg = dict(TINY, codebook_size=2048)
+    m = Model(cfg).eval()
+    with torch.no_grad():
+        fit_codebooks(m, torch.from_numpy(signals()["chirp"])[None, None], cfg["codebook_size"])
+        write_folder(out, cfg, m.state_dict(), "st")
+
+
 def fixtures(out, stamp):
     os.makedirs(out, exist_ok=True)
     torch.manual_seed(21)
@@ -348,5 +361,7 @@ def bench(out, seconds, reps):
 if __name__ == "__main__":
     if sys.argv[1] == "--bench":
         bench(sys.argv[2], float(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else 1)
+    elif sys.argv[1] == "--demo":
+        demo(sys.argv[2])
     else:
         fixtures(sys.argv[1], sys.argv[2])

@@ -4,6 +4,10 @@ content computed independently in numpy (llama.cpp's documented Q/K permutation,
 rules), plus broken variants the converter must refuse.
 
 usage: make_tiny_llama.py OUTDIR STAMP
+       make_tiny_llama.py --demo OUTDIR   one well-conditioned chat checkpoint whose vocab has
+                                          AnyGPT's full added-token set (1024 speech, 8192 image,
+                                          8192 music codes) in OUTDIR: the demo model set's LLM
+                                          (tools/make-demo-models.sh), random weights
 OUTDIR/<variant>/...            the HF folders
 OUTDIR/<variant>.expected.bin   tensors: per record u32 name_len, name, u32 n_dims, u64 ne[] (ggml
                                 order), f32 data, then (2-D only) the f16 bits numpy rounds to
@@ -22,8 +26,15 @@ import numpy as np
 import sentencepiece as spm
 import torch
 
-OUT = sys.argv[1]
-STAMP = sys.argv[2]
+if len(sys.argv) != 3:
+    sys.exit(__doc__)
+DEMO = sys.argv[1] == "--demo"
+OUT = sys.argv[2] if DEMO else sys.argv[1]
+STAMP = None if DEMO else sys.argv[2]
+# codes per modality in the vocab: the test fixtures keep 6 (small files); the demo model has the
+# published counts so every code the speech / image / music models produce has a token
+N_IMAGE, N_SPEECH, N_MUSIC = (8192, 1024, 8192) if DEMO else (6, 6, 6)
+CTX = 4096 if DEMO else 512  # the demo's voice turns and music items need more than 512
 
 DIM, FF, LAYERS, HEADS = 64, 172, 2, 4
 rng = np.random.default_rng(1234)
@@ -54,9 +65,9 @@ SP = spm.SentencePieceProcessor(model_proto=SPM_BYTES)
 N_SPM = SP.vocab_size()
 
 ADDED = ["[Human]", "[MMGPT]", "<eoh>", "<eos>", "<eom>", "<-Ins->", "<-Res->", "<eot>"]
-ADDED += [f"<👀{i}>" for i in range(6)] + ["<soim>", "<eoim>"]
-ADDED += [f"<🗣️{i}>" for i in range(6)] + ["<sosp>", "<eosp>"]
-ADDED += [f"<🎶{i}>" for i in range(6)] + ["<somu>", "<eomu>"]
+ADDED += [f"<👀{i}>" for i in range(N_IMAGE)] + ["<soim>", "<eoim>"]
+ADDED += [f"<🗣️{i}>" for i in range(N_SPEECH)] + ["<sosp>", "<eosp>"]
+ADDED += [f"<🎶{i}>" for i in range(N_MUSIC)] + ["<somu>", "<eomu>"]
 VOCAB = N_SPM + len(ADDED)
 
 
@@ -159,7 +170,7 @@ def write_folder(name, weights, n_kv, fmt, dtypes, gen_config=True, noncontig=No
     os.makedirs(d)
     cfg = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "bos_token_id": 1, "eos_token_id": 2,
            "pad_token_id": 0, "hidden_act": "silu", "hidden_size": DIM, "initializer_range": 0.02,
-           "intermediate_size": FF, "max_position_embeddings": 512, "num_attention_heads": HEADS,
+           "intermediate_size": FF, "max_position_embeddings": CTX, "num_attention_heads": HEADS,
            "num_hidden_layers": LAYERS, "num_key_value_heads": n_kv, "rms_norm_eps": 1e-05,
            "rope_theta": 10000.0, "tie_word_embeddings": False, "torch_dtype": "float32", "vocab_size": VOCAB}
     if n_kv == HEADS:
@@ -177,7 +188,7 @@ def write_folder(name, weights, n_kv, fmt, dtypes, gen_config=True, noncontig=No
     with open(os.path.join(d, "special_tokens_map.json"), "w") as f:
         json.dump({"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}, f)
     tc = {"add_bos_token": True, "add_eos_token": False, "bos_token": {"content": "<s>"},
-          "eos_token": "</s>", "unk_token": "<unk>", "model_max_length": 512, "tokenizer_class": "LlamaTokenizer"}
+          "eos_token": "</s>", "unk_token": "<unk>", "model_max_length": CTX, "tokenizer_class": "LlamaTokenizer"}
     if decoder:  # newer transformers write these; llama.cpp turns special ones into CONTROL, score -1000
         tc["legacy"] = False
         tc["added_tokens_decoder"] = {str(i): {"content": SP.IdToPiece(i), "special": True} for i in range(3)}
@@ -247,6 +258,19 @@ def write_kv_json(name, variant, n_kv, gen_config=True, decoder=False):
         json.dump({"kv": kv, "n_tensors": 3 + 9 * LAYERS, "generation_config": gen_config,
                    "tokens": tokens, "scores": scores, "types": types}, f, ensure_ascii=False)
 
+
+def conditioned(seed):
+    """weights ~ N(0, 1/fan_in), norm gains ~ 1 + N(0, 0.01)"""
+    gen = torch.Generator().manual_seed(seed)
+    return {k: (torch.randn(*v.shape, generator=gen) / v.shape[1] ** 0.5 if v.dim() == 2
+                else 1.0 + 0.1 * torch.randn(*v.shape, generator=gen))
+            for k, v in hf_weights(HEADS).items()}
+
+
+if DEMO:
+    os.makedirs(OUT, exist_ok=True)
+    write_folder("AnyGPT-chat-demo", conditioned(4321), HEADS, "bin", (torch.float32, torch.float32))
+    sys.exit(0)
 
 os.makedirs(OUT, exist_ok=True)
 VARIANTS = [
@@ -389,11 +413,7 @@ json.dump(idx, open(ip, "w"))
 # the LLM test's quantization bounds: the variants above are chaotic by design (std 0.5 at width
 # 64, attention logits in the tens), where any rounding is amplified. Own generator, drawn last,
 # so the fixtures above do not change.
-gen = torch.Generator().manual_seed(4321)
-cond = {k: (torch.randn(*v.shape, generator=gen) / v.shape[1] ** 0.5 if v.dim() == 2
-            else 1.0 + 0.1 * torch.randn(*v.shape, generator=gen))
-        for k, v in hf_weights(HEADS).items()}
-write_folder("AnyGPT-chat-conditioned", cond, HEADS, "bin", (torch.float32, torch.float32))
+write_folder("AnyGPT-chat-conditioned", conditioned(4321), HEADS, "bin", (torch.float32, torch.float32))
 
 with open(STAMP, "w") as f:
     f.write(f"vocab {VOCAB} spm {N_SPM}\n")

@@ -5,6 +5,8 @@ written from /work/shared/specs/audio.md section C, with the published key names
 usage:
   soundstorm_ref.py OUTDIR STAMP          tiny random fixtures for tests/soundstorm
   soundstorm_ref.py bench OUTDIR          real-sized random checkpoint + PyTorch timing
+  soundstorm_ref.py demo OUT.pt           the tiny random checkpoint (AnyGPT naming, K 1024) only,
+                                          for the demo model set (tools/make-demo-models.sh)
 
 Fixtures (OUTDIR):
   anygpt/speechtokenizer_soundstorm_mls.pt   AnyGPT naming (conv.net1 / ds_conv / net2)
@@ -244,6 +246,10 @@ def w(path, arr, dtype):
     np.ascontiguousarray(arr, dtype=dtype).tofile(path)
 
 
+def demo(path):
+    save(path, make_weights(TINY, torch.Generator().manual_seed(7), std_logit=2.0))
+
+
 def fixtures(out, stamp):
     c = TINY
     gen = torch.Generator().manual_seed(7)
@@ -328,6 +334,8 @@ def bench(out):
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "bench":
         bench(sys.argv[2])
+    elif len(sys.argv) == 3 and sys.argv[1] == "demo":
+        demo(sys.argv[2])
     elif len(sys.argv) == 3:
         fixtures(sys.argv[1], sys.argv[2])
     else:

@@ -3,6 +3,9 @@
 /work/shared/specs/audio.md section A, under the published key names, with tiny random weights.
 
 usage: speechtokenizer_ref.py OUTDIR STAMP
+       speechtokenizer_ref.py --demo OUTDIR   one ELU checkpoint with the published codebook size
+                                              1024 (n_q 8) in OUTDIR, for the demo model set
+                                              (tools/make-demo-models.sh)
 For each variant V in (elu, snake):
   OUTDIR/V/config.json + OUTDIR/V/ckpt.dev   the checkpoint in the published layout (weight-normed)
   OUTDIR/V.S.in.f32     test signal S (float32 samples)
@@ -22,7 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils import weight_norm
 
-OUT, STAMP = sys.argv[1], sys.argv[2]
+OUT, STAMP = sys.argv[1], sys.argv[2] if len(sys.argv) == 3 else sys.exit(__doc__)
 CFG = {"n_filters": 4, "strides": [8, 5, 4, 2], "dimension": 32, "semantic_dimension": 16,
        "bidirectional": True, "dilation_base": 2, "residual_kernel_size": 3, "n_residual_layers": 1,
        "lstm_layers": 2, "activation": "ELU", "codebook_size": 64, "n_q": 8, "sample_rate": 16000}
@@ -198,6 +201,28 @@ def save_ckpt(folder, sd, cfg):
     torch.save(sd, os.path.join(folder, "ckpt.dev"))
 
 
+def fit_codebooks(m, x, k):
+    # random codebooks at half each layer's residual scale: codes spread over the book and the
+    # residual shrinks slowly, so deep layers stay well conditioned (a codebook fitted to the
+    # residual would shrink it ~1000x by layer 8 and turn float rounding into code flips)
+    res = m.encoder.model(x)[0].T
+    for layer in m.quantizer.vq.layers:
+        cb = layer._codebook
+        pick = torch.randint(0, res.shape[0], (k,))
+        cb.embed.copy_(0.5 * res.std() * torch.randn_like(cb.embed) + res[pick])
+        d = ((res[:, None, :] - cb.embed[None]) ** 2).sum(-1)
+        res = res - cb.embed[d.argmin(1)]
+
+
+def demo(out):
+    cfg = dict(CFG, codebook_size=1024)
+    torch.manual_seed(13)
+    m = Model(cfg, False).eval()
+    with torch.no_grad():
+        fit_codebooks(m, torch.from_numpy(signals()["chirp"])[None, None], cfg["codebook_size"])
+        save_ckpt(out, m.state_dict(), cfg)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     sigs = signals()
@@ -205,18 +230,7 @@ def main():
         torch.manual_seed(11 if variant == "elu" else 12)
         m = Model(CFG, variant == "snake").eval()
         with torch.no_grad():
-            # random codebooks at half each layer's residual scale: codes spread over the book
-            # and the residual shrinks slowly, so deep layers stay well conditioned (a codebook
-            # fitted to the residual would shrink it ~1000x by layer 8 and turn float rounding
-            # into code flips)
-            x = torch.from_numpy(sigs["chirp"])[None, None]
-            res = m.encoder.model(x)[0].T
-            for layer in m.quantizer.vq.layers:
-                cb = layer._codebook
-                pick = torch.randint(0, res.shape[0], (CFG["codebook_size"],))
-                cb.embed.copy_(0.5 * res.std() * torch.randn_like(cb.embed) + res[pick])
-                d = ((res[:, None, :] - cb.embed[None]) ** 2).sum(-1)
-                res = res - cb.embed[d.argmin(1)]
+            fit_codebooks(m, torch.from_numpy(sigs["chirp"])[None, None], CFG["codebook_size"])
             sd = m.state_dict()
             assert len(sd) == (192 if variant == "snake" else 166), len(sd)
             save_ckpt(os.path.join(OUT, variant), sd, dict(CFG, activation="Snake" if variant == "snake" else "ELU"))
@@ -246,4 +260,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    if OUT == "--demo":
+        demo(STAMP)
+    else:
+        main()

@@ -8,7 +8,8 @@
  *     music truncated to whole 4-code frames; text pieces concatenate to ag_text_decode of the
  *     text ids; the per-span config switch (a check that fails without the switch);
  *  4. cancel after k tokens, a prompt longer than the context, bad codes;
- *  5. seeded sampling reproducible.
+ *  5. seeded sampling reproducible;
+ *  6. a forced spoken reply (force_speech_reply): lead ids, speech codes, one item, reply text.
  * usage: test_session MODEL.gguf PYTHON session_ref.py HF_DIR */
 #include "anygpt/backend.h"
 #include "anygpt/error.h"
@@ -288,6 +289,80 @@ static int generate(ag_session *ss, const job *j, seen *s, ag_gen_stats *st)
     return ag_session_generate(ss, &j->d, &j->c, &cb, st);
 }
 
+/* 6. A forced spoken reply (force_speech_reply): speech in, greedy. The ids before the lead are the
+ * plain reply's; then the ids "<eot>\n<sosp>" tokenizes to (the rest of them when the model wrote
+ * <eot>); then at least speech.min_new_tokens speech codes and <eosp>, where the reply ends; one
+ * speech item with exactly those codes; the reply text holds the lead. budget: the text budget. */
+static void check_spoken_reply(ag_backend *be, const char *model, int32_t budget, int32_t max_new)
+{
+    /* a fresh session per run: both evaluate the prompt the same way (a KV-reused prefix takes
+     * another numeric path, which can flip near-ties of the random model) */
+    const char *bn = ag_backend_name(be);
+    static const int32_t in_codes[5] = {1, 4, 2, 2, 5};
+    const ag_prompt_desc d = {.task = AG_TASK_CHAT, .modality = AG_MODALITY_SPEECH, .codes = in_codes,
+                              .n_codes = 5};
+    ag_gen_config c = {0};
+    greedy_config(&c, max_new);
+    c.speech.min_new_tokens = 4;
+    seen plain, sp;
+    ag_gen_stats st = {0};
+    ag_gen_callbacks cb = callbacks(&plain);
+    ag_session *ss = ag_session_new_kv(be, model, 256, AG_TYPE_F32, NULL, NULL);
+    CHECK(ss && ag_session_generate(ss, &d, &c, &cb, &st) == 0, "%s spoken: plain: %s", bn, ag_last_error());
+    ag_gen_stats_clear(&st);
+    ag_session_free(ss);
+    ss = ag_session_new_kv(be, model, 256, AG_TYPE_F32, NULL, NULL);
+    c.force_speech_reply = true;
+    c.speech_reply_text_tokens = budget;
+    cb = callbacks(&sp);
+    CHECK(ss && ag_session_generate(ss, &d, &c, &cb, &st) == 0, "%s spoken: %s", bn, ag_last_error());
+    int32_t lead[8];
+    int64_t nl = ag_text_encode(TOK, "<eot>\n<sosp>", 12, false, lead, 8);
+    const int32_t eot = ag_text_token_id(TOK, "<eot>", (size_t)-1);
+    CHECK(nl >= 2 && lead[0] == eot && lead[nl - 1] == T_SOSP, "%s spoken: lead tokenizes to %lld ids", bn,
+          (long long)nl);
+    /* where the lead starts: the first <eot>, or the first id that differs from the plain reply */
+    int at = -1;
+    for (int i = 0; i < sp.ids.n && at < 0; i++)
+        if (sp.ids.v[i] == eot || i >= plain.ids.n || sp.ids.v[i] != plain.ids.v[i])
+            at = i;
+    const int32_t eff = budget < max_new / 2 ? budget : max_new / 2;
+    CHECK(at >= 0 && at <= eff, "%s spoken: lead at %d, text budget %d", bn, at, eff);
+    if (at < 0 || nl < 2)
+        goto done;
+    /* before the budget, the lead comes only where the plain reply wrote <eot> or ended */
+    CHECK(at == eff || (at < plain.ids.n && (plain.ids.v[at] == eot || is_end(plain.ids.v[at]))),
+          "%s spoken: lead at %d before the budget %d, where the plain reply has %d", bn, at, eff,
+          at < plain.ids.n ? plain.ids.v[at] : -1);
+    for (int i = 0; i < at; i++)
+        CHECK(!is_end(sp.ids.v[i]) && sp.ids.v[i] != T_SOSP, "%s spoken: id %d of the text part is %d", bn, i,
+              sp.ids.v[i]);
+    CHECK(at + nl <= sp.ids.n && !memcmp(sp.ids.v + at, lead, (size_t)nl * sizeof *lead),
+          "%s spoken: the ids at %d are not the lead", bn, at);
+    if (t_fail) {
+        print_ids("plain", &plain.ids);
+        print_ids("spoken", &sp.ids);
+    }
+    idlist codes = {0};
+    int i = at + (int)nl;
+    for (int32_t code; i < sp.ids.n && ag_text_token_modality(TOK, sp.ids.v[i], &code) == AG_MODALITY_SPEECH; i++)
+        codes.v[codes.n++] = code;
+    const bool closed = i == sp.ids.n - 1 && sp.ids.v[i] == T_EOSP;
+    CHECK(closed || (i == sp.ids.n && st.hit_max_tokens), "%s spoken: after %d codes id %d of %d is %d", bn, codes.n,
+          i, sp.ids.n, i < sp.ids.n ? sp.ids.v[i] : -1);
+    CHECK(codes.n >= 4 || st.hit_max_tokens, "%s spoken: %d codes, min_new_tokens 4", bn, codes.n);
+    CHECK(sp.n_items == 1 && sp.item_m[0] == AG_MODALITY_SPEECH && same_ids(&sp.item_codes[0], &codes),
+          "%s spoken: %d items, first has %d codes (%d in the ids)", bn, sp.n_items, sp.item_codes[0].n, codes.n);
+    CHECK(st.n_generated == sp.ids.n && st.reply && strstr(st.reply, "<eot>") && strstr(st.reply, "<sosp>") &&
+              (!closed || strstr(st.reply, "<eosp>")),
+          "%s spoken: reply '%s', %d generated", bn, st.reply ? st.reply : "(null)", st.n_generated);
+    printf("# %s spoken reply: %d text ids, lead %lld ids, %d speech codes%s\n", bn, at, (long long)nl, codes.n,
+           closed ? ", <eosp>" : ", max tokens");
+done:
+    ag_gen_stats_clear(&st);
+    ag_session_free(ss);
+}
+
 static void run_backend(ag_backend *be, const char *model)
 {
     const char *bn = ag_backend_name(be);
@@ -407,6 +482,8 @@ static void run_backend(ag_backend *be, const char *model)
     CHECK(same_ids(&runs[0], &runs[1]), "%s: same seed, different ids", bn);
     CHECK(!same_ids(&runs[0], &runs[2]), "%s: different seeds, same ids", bn);
     CHECK(runs[0].n >= 10, "%s: %d sampled tokens, min_new_tokens is 10", bn, runs[0].n);
+    check_spoken_reply(be, model, 6, 48); /* the plain reply ends after 2 ids: the lead replaces its end */
+    check_spoken_reply(be, model, 1, 48); /* the budget ends the text part after 1 id */
     ag_session_free(ss);
 }
 

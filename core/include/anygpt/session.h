@@ -95,6 +95,21 @@ typedef struct ag_gen_config {
     /* Inside a span only its modality's code tokens and its end tag may be sampled (default
      * false, as the reference, which samples freely and reads only the codes between the tags). */
     bool constrain_spans;
+    /* Spoken reply for voice chat (default false: the reply is what the model writes). When set,
+     * a reply is guaranteed to end with a speech item, in the spec's reply form
+     * "{text}<eot>\n{speech}": once the text part ends -- the model samples <eot>, an end id
+     * (<eos>, <eom>, EOS) while no speech span was written yet, or the text part reaches
+     * speech_reply_text_tokens -- the ids "<eot>\n<sosp>" tokenize to are forced (the ones the
+     * model did not write itself: after a sampled <eot> only "\n<sosp>"), evaluated as one
+     * batch, and the speech span is sampled with the speech config, constrained to speech codes
+     * and <eosp> whatever constrain_spans says, with <eosp> forbidden before
+     * speech.min_new_tokens codes. The reply ends when that span closes (or at max_new_tokens /
+     * a full context: the span is still reported, as any truncated span). A speech span the
+     * model opens by itself counts the same. Forced ids go through on_token like sampled ones
+     * and are counted in n_generated; the text part is capped at half of max_new_tokens so the
+     * speech always has room. Text pieces between <eot> and <sosp> ("\n") reach on_text. */
+    bool force_speech_reply;
+    int32_t speech_reply_text_tokens; /* <= 0: 100 (the spec's text max_new_tokens) */
 } ag_gen_config;
 
 /* The spec's generation configs (AnyGPT config/ files) for a task, with one measured change:
@@ -136,7 +151,8 @@ typedef struct ag_gen_stats {
     bool cancelled, hit_max_tokens, context_full;
     char *prompt; /* the prompt text as built (malloc'd; ag_gen_stats_clear frees) */
     char *reply;  /* the reply as text, modality tokens included, without the end tag: what a
-                     later turn's history holds (malloc'd) */
+                     later turn's history holds (malloc'd; NUL bytes of sampled <0x00> tokens
+                     dropped) */
 } ag_gen_stats;
 void ag_gen_stats_clear(ag_gen_stats *st);
 
