@@ -1,11 +1,15 @@
 /* anygpt-make-random-llama OUT.gguf [--type q4_0|q8_0|f16] [--layers N] [--vocab N] [--seed S]
+ *                          [--anygpt-vocab]
  *
  * A LLaMA-2-7B-shaped GGUF with random weights, for speed benchmarks against llama.cpp on the
  * very same file (llama.cpp's "llama" conventions, SentencePiece-style vocab it accepts).
  * Weights ~N(0, 0.02) (Irwin-Hall of four uniforms: fast, deterministic), norms 1.
  * token_embd and output.weight are in the chosen type (llama.cpp's default Q4_0 mix would put
  * output.weight in Q6_K, which we do not have). Tensors are generated and streamed in chunks,
- * so memory stays at a few MB whatever the file size. */
+ * so memory stays at a few MB whatever the file size.
+ * --anygpt-vocab appends AnyGPT's added tokens after the base pieces, as the converter writes
+ * them for fnlp/AnyGPT-chat (USER_DEFINED, score -1000, anygpt.* keys): a real-sized model the
+ * voice assistant and the task pipelines can run on (speed benchmarks of a whole turn). */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -57,8 +61,51 @@ static int parse_type(const char *s, ag_type *t)
     return 0;
 }
 
-static int write_vocab(gs_writer *w, int64_t n_vocab)
+/* AnyGPT's added tokens in id order (tests/reference/make_tiny_llama.py ADDED; AnyGPT-chat's
+ * added_tokens.json): roles and tags, then 8192 image, 1024 speech, 8192 music codes, each
+ * modality followed by its start / end tags. */
+static const char *const ROLES[] = {"[Human]", "[MMGPT]", "<eoh>", "<eos>", "<eom>", "<-Ins->", "<-Res->", "<eot>"};
+static const struct {
+    const char *mark, *start, *end; /* code k is "<" mark k ">" */
+    int n;
+} MODALITIES[] = {{"\xf0\x9f\x91\x80", "<soim>", "<eoim>", 8192},             /* U+1F440 eyes */
+                  {"\xf0\x9f\x97\xa3\xef\xb8\x8f", "<sosp>", "<eosp>", 1024}, /* U+1F5E3 U+FE0F */
+                  {"\xf0\x9f\x8e\xb6", "<somu>", "<eomu>", 8192}};             /* U+1F3B6 notes */
+enum { N_ROLES = sizeof ROLES / sizeof *ROLES, N_MODALITIES = sizeof MODALITIES / sizeof *MODALITIES };
+
+static int64_t anygpt_added_count(void)
 {
+    int64_t n = N_ROLES;
+    for (int m = 0; m < N_MODALITIES; m++)
+        n += MODALITIES[m].n + 2;
+    return n;
+}
+
+/* the piece of added token k (0-based) into buf */
+static void anygpt_added_piece(int64_t k, char *buf, size_t n)
+{
+    if (k < N_ROLES) {
+        snprintf(buf, n, "%s", ROLES[k]);
+        return;
+    }
+    k -= N_ROLES;
+    for (int m = 0; m < N_MODALITIES; m++) {
+        const int64_t span = MODALITIES[m].n + 2; /* codes, start tag, end tag */
+        if (k < span) {
+            if (k < MODALITIES[m].n)
+                snprintf(buf, n, "<%s%d>", MODALITIES[m].mark, (int)k);
+            else
+                snprintf(buf, n, "%s", k == MODALITIES[m].n ? MODALITIES[m].start : MODALITIES[m].end);
+            return;
+        }
+        k -= span;
+    }
+}
+
+/* n_base SentencePiece-like pieces, then n_added AnyGPT added tokens */
+static int write_vocab(gs_writer *w, int64_t n_base, int64_t n_added)
+{
+    const int64_t n_vocab = n_base + n_added;
     char **toks = calloc((size_t)n_vocab, sizeof *toks);
     float *scores = calloc((size_t)n_vocab, sizeof *scores);
     int32_t *types = calloc((size_t)n_vocab, sizeof *types);
@@ -75,9 +122,11 @@ static int write_vocab(gs_writer *w, int64_t n_vocab)
             snprintf(buf, sizeof buf, "</s>"), types[i] = 3;
         else if (i < 3 + 256)
             snprintf(buf, sizeof buf, "<0x%02X>", (unsigned)(i - 3)), types[i] = 6; /* BYTE */
-        else
+        else if (i < n_base)
             snprintf(buf, sizeof buf, "\xe2\x96\x81tok%lld", (long long)i), types[i] = 1; /* NORMAL */
-        scores[i] = i < 3 + 256 ? 0.0f : -(float)(i - 259);
+        else
+            anygpt_added_piece(i - n_base, buf, sizeof buf), types[i] = 4; /* USER_DEFINED */
+        scores[i] = i < 3 + 256 ? 0.0f : i < n_base ? -(float)(i - 259) : -1000.0f;
         if (!(toks[i] = strdup(buf)))
             goto out;
     }
@@ -90,6 +139,14 @@ static int write_vocab(gs_writer *w, int64_t n_vocab)
          gs_set_bool(w, "tokenizer.ggml.add_eos_token", false)
              ? -1
              : 0;
+    /* the converter's AnyGPT keys (tools/convert/convert_llm.c); HF's legacy tokenizer as pinned */
+    if (!rc && n_added)
+        rc = gs_set_str(w, "anygpt.variant", "chat") ||
+                     gs_set_u32(w, "anygpt.added_tokens.first_id", (uint32_t)n_base) ||
+                     gs_set_u32(w, "anygpt.added_tokens.count", (uint32_t)n_added) ||
+                     gs_set_bool(w, "anygpt.tokenizer.hf_legacy", true)
+                 ? -1
+                 : 0;
 out:
     if (toks)
         for (int64_t i = 0; i < n_vocab; i++)
@@ -128,6 +185,7 @@ int main(int argc, char **argv)
     const char *type_name = "q4_0";
     long layers = 32, vocab = 32000;
     unsigned long long seed = 1234;
+    bool anygpt_vocab = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--type") && i + 1 < argc) {
@@ -142,6 +200,8 @@ int main(int argc, char **argv)
             vocab = strtol(argv[++i], NULL, 10);
         else if (!strcmp(a, "--seed") && i + 1 < argc)
             seed = strtoull(argv[++i], NULL, 10);
+        else if (!strcmp(a, "--anygpt-vocab"))
+            anygpt_vocab = true;
         else if (a[0] != '-' && !out)
             out = a;
         else {
@@ -150,10 +210,15 @@ int main(int argc, char **argv)
         }
     }
     if (!out || layers < 1 || layers > 1024 || vocab < 260 || vocab > 1000000) {
-        fprintf(stderr, "usage: %s OUT.gguf [--type q4_0|q8_0|f16] [--layers 1..1024] [--vocab 260..1000000] [--seed S]\n",
+        fprintf(stderr,
+                "usage: %s OUT.gguf [--type q4_0|q8_0|f16] [--layers 1..1024] [--vocab 260..1000000] [--seed S]\n"
+                "       [--anygpt-vocab]   append AnyGPT's added tokens after the --vocab base pieces\n",
                 argv[0]);
         return 2;
     }
+    const long base_vocab = vocab; /* --vocab counts the base pieces; the added tokens come after */
+    if (anygpt_vocab)
+        vocab += (long)anygpt_added_count();
 
     gs_writer *w = gs_new();
     if (!w) {
@@ -163,7 +228,7 @@ int main(int argc, char **argv)
     /* general.file_type: llama.cpp's LLAMA_FTYPE_MOSTLY_Q4_0 = 2, Q8_0 = 7, F16 = 1 */
     uint32_t ftype = type == AG_TYPE_Q4_0 ? 2 : type == AG_TYPE_Q8_0 ? 7 : 1;
     char name[64];
-    snprintf(name, sizeof name, "random-llama-7b-%s", type_name);
+    snprintf(name, sizeof name, "random-%s-7b-%s", anygpt_vocab ? "anygpt" : "llama", type_name);
     int bad = gs_set_str(w, "general.architecture", "llama") || gs_set_str(w, "general.type", "model") ||
               gs_set_str(w, "general.name", name) || gs_set_u32(w, "general.quantization_version", 2) ||
               gs_set_u32(w, "general.file_type", ftype) || gs_set_u32(w, "llama.vocab_size", (uint32_t)vocab) ||
@@ -174,7 +239,7 @@ int main(int argc, char **argv)
               gs_set_u32(w, "llama.attention.head_count", N_HEAD) ||
               gs_set_u32(w, "llama.attention.head_count_kv", N_HEAD) ||
               gs_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f) ||
-              gs_set_f32(w, "llama.rope.freq_base", 10000.0f) || write_vocab(w, vocab);
+              gs_set_f32(w, "llama.rope.freq_base", 10000.0f) || write_vocab(w, base_vocab, vocab - base_vocab);
 
     /* tensor table: name, rank, ne (ggml order, ne[0] = row length) */
     typedef struct {
