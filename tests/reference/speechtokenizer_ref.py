@@ -6,6 +6,9 @@ usage: speechtokenizer_ref.py OUTDIR STAMP
        speechtokenizer_ref.py --demo OUTDIR   one ELU checkpoint with the published codebook size
                                               1024 (n_q 8) in OUTDIR, for the demo model set
                                               (tools/make-demo-models.sh)
+       speechtokenizer_ref.py --real OUTDIR   one ELU checkpoint at the published shapes (n_filters
+                                              64, dimension 1024, ~111M params, random weights):
+                                              speed benchmarks of a whole voice turn
 For each variant V in (elu, snake):
   OUTDIR/V/config.json + OUTDIR/V/ckpt.dev   the checkpoint in the published layout (weight-normed)
   OUTDIR/V.S.in.f32     test signal S (float32 samples)
@@ -214,13 +217,17 @@ def fit_codebooks(m, x, k):
         res = res - cb.embed[d.argmin(1)]
 
 
-def demo(out):
-    cfg = dict(CFG, codebook_size=1024)
-    torch.manual_seed(13)
+def random_ckpt(out, cfg, seed):
+    """one ELU checkpoint with random weights and codebooks fitted to the chirp"""
+    torch.manual_seed(seed)
     m = Model(cfg, False).eval()
     with torch.no_grad():
         fit_codebooks(m, torch.from_numpy(signals()["chirp"])[None, None], cfg["codebook_size"])
         save_ckpt(out, m.state_dict(), cfg)
+
+
+# the published config (specs/audio.md section A)
+REAL = dict(CFG, n_filters=64, dimension=1024, semantic_dimension=768, codebook_size=1024)
 
 
 def main():
@@ -261,6 +268,8 @@ def main():
 
 if __name__ == "__main__":
     if OUT == "--demo":
-        demo(STAMP)
+        random_ckpt(STAMP, dict(CFG, codebook_size=1024), 13)
+    elif OUT == "--real":
+        random_ckpt(STAMP, REAL, 14)
     else:
         main()
