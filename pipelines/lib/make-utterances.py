@@ -4,7 +4,8 @@
 near-silence, so a voice activity detector finds exactly N utterances. It is not speech: it has
 the level and rhythm of speech, which is what the pipelines' VAD needs. Standard library only.
 
-usage: make-utterances.py OUT.wav [N (default 2)] [SEED (default 1)]
+usage: make-utterances.py OUT.wav [N (default 2)] [SEED (default 1)] [SECONDS (default 1.0)]
+Utterance k lasts SECONDS + 0.3 k.
 """
 import math
 import random
@@ -40,9 +41,10 @@ def main():
         sys.exit(__doc__)
     count = int(sys.argv[2]) if len(sys.argv) > 2 else 2
     rng = random.Random(int(sys.argv[3]) if len(sys.argv) > 3 else 1)
+    first = float(sys.argv[4]) if len(sys.argv) > 4 else 1.0
     x = silence(rng, 0.5)
     for k in range(count):
-        x += utterance(rng, 1.0 + 0.3 * k)
+        x += utterance(rng, first + 0.3 * k)
         x += silence(rng, 1.2)
     with wave.open(sys.argv[1], "wb") as w:
         w.setnchannels(1)
