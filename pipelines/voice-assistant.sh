@@ -3,7 +3,8 @@
 #
 #   microphone (autoaudiosrc) or --input FILE -> audioconvert ! audioresample -> 16 kHz mono F32
 #   -> speechtokenize segment=vad (one token buffer per utterance)
-#   -> anygptllm task=chat (speech in; text + speech out: speech-reply=always; history of turns)
+#   -> anygptllm task=chat (speech in; text + speech out: speech-reply=always, constrain-spans=true
+#      so text holds no bare codes and speech only codes; history of turns)
 #   -> soundstorm (7 acoustic RVQ levels; optional voice prompt) -> encodecdecode (16 kHz)
 #   -> autoaudiosink, or --output FILE.wav
 # The text of every reply is printed on stdout, the per-turn latency (end of speech -> first
@@ -102,7 +103,7 @@ exec "${AG_RUN_PREFIX[@]}" "$AG_RUN" "${AG_RUN_OPTS[@]}" "${run_opts[@]}" "${lat
   "${src[@]}" ! audioconvert ! audioresample ! audio/x-raw,format=F32LE,rate=16000,channels=1 ! \
   speechtokenize model-path="$st" device="$device" segment=vad ! llm.tokens_sink_0 \
   anygptllm name=llm model-path="$llm" device="$device" task=chat history="$history" \
-    speech-reply=always duplex="$duplex" max-new-tokens="$max_new" "${extra[@]}" \
+    speech-reply=always constrain-spans=true duplex="$duplex" max-new-tokens="$max_new" "${extra[@]}" \
   llm.text_src ! queue max-size-buffers=2048 max-size-bytes=0 max-size-time=0 ! \
     fakesink sync=false async=false \
   llm.speech_src ! soundstorm model-path="$ss" device="$device" "${voice_opts[@]}" ! \

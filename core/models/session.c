@@ -401,6 +401,10 @@ int ag_session_generate(ag_session *s, const ag_prompt_desc *d, const ag_gen_con
             for (int32_t i = 0; i < s->n_vocab; i++)
                 if (s->modality_of[i] != g.span && i != s->span_end[g.span])
                     logits[i] = -INFINITY;
+        if (cfg.constrain_spans && !g.span) /* text: no bare codes (a span opens with its tag) */
+            for (int32_t i = 0; i < s->n_vocab; i++)
+                if (s->modality_of[i] != AG_MODALITY_NONE)
+                    logits[i] = -INFINITY;
         if (fsr && g.span == AG_MODALITY_SPEECH) {
             for (int32_t i = 0; i < s->n_vocab; i++)
                 if (s->modality_of[i] != AG_MODALITY_SPEECH && i != eosp)

@@ -56,6 +56,8 @@ def reply(m, prompt, max_new, cfg, starts, ends_of, end_ids, allowed=None):
             masked = torch.full_like(logits, float("-inf"))
             masked[keep] = logits[keep]
             logits = masked
+        elif allowed:  # outside spans: no bare modality codes (start tags stay allowed)
+            logits[torch.tensor([c for k in allowed for c in allowed[k]])] = float("-inf")
         if pen != 1.0:
             ids = torch.tensor(sorted(set(seq)))
             v = logits[ids]

@@ -92,8 +92,9 @@ typedef struct ag_gen_config {
     ag_sampling_params text, speech, image, music;
     int32_t max_new_tokens; /* whole reply; <= 0: the target modality's default from the spec */
     uint64_t seed;
-    /* Inside a span only its modality's code tokens and its end tag may be sampled (default
-     * false, as the reference, which samples freely and reads only the codes between the tags). */
+    /* Inside a span only its modality's code tokens and its end tag may be sampled, outside
+     * spans no code token (default false, as the reference, which samples freely and reads only
+     * the codes between the tags). */
     bool constrain_spans;
     /* Spoken reply for voice chat (default false: the reply is what the model writes). When set,
      * a reply is guaranteed to end with a speech item, in the spec's reply form
