@@ -331,15 +331,15 @@ gst_anygpt_llm_process (GstAnygptLlm * self, GstAnygptLlmRequest * r)
     ret = end_of_stream (self, GST_FLOW_ERROR);
     goto done;
   }
+  if (!g_atomic_int_get (&self->cancel))
+    push_text (self, self->held->str, self->held->len, TRUE);
+  g_string_truncate (self->held, 0);
   /* the reply is complete: turn taking (duplex) treats the element as free (or playing the
-   * reply's audio) before downstream and the application see the end of the reply */
+   * reply's audio) before the application reads the reply message */
   g_mutex_lock (&self->lock);
   self->generating = FALSE;
   self->busy_until = g_get_monotonic_time () + self->reply_audio_us;
   g_mutex_unlock (&self->lock);
-  if (!g_atomic_int_get (&self->cancel))
-    push_text (self, self->held->str, self->held->len, TRUE);
-  g_string_truncate (self->held, 0);
   post_reply_message (self, set.task, &st);
   if (chat && !st.cancelled && self->gen_flow == GST_FLOW_OK) {
     add_turn (self, user, st.reply, set.history);
