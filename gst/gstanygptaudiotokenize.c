@@ -461,16 +461,8 @@ gst_anygpt_audio_tokenize_class_init (GstAnygptAudioTokenizeClass * klass)
   g_object_class_install_property (gobject_class, PROP_MODEL_PATH,
       g_param_spec_string ("model-path", "Model path",
           "GGUF codec model (from anygpt-convert), loaded on NULL->READY", NULL, load));
-  g_object_class_install_property (gobject_class, PROP_DEVICE,
-      g_param_spec_enum ("device", "Device", "Compute device", GST_TYPE_ANYGPT_DEVICE,
-          DEFAULT_DEVICE, load));
-  g_object_class_install_property (gobject_class, PROP_DEVICE_INDEX,
-      g_param_spec_int ("device-index", "Device index",
-          "Vulkan device index (-1: first GPU, else the first device)", -1, 64,
-          DEFAULT_DEVICE_INDEX, load));
-  g_object_class_install_property (gobject_class, PROP_THREADS,
-      g_param_spec_int ("threads", "Threads", "CPU threads (0: all online processors)", 0, 1024,
-          DEFAULT_THREADS, load));
+  gst_anygpt_install_device_properties (gobject_class, PROP_DEVICE, PROP_DEVICE_INDEX,
+      PROP_THREADS, load);
   gst_type_mark_as_plugin_api (GST_TYPE_ANYGPT_AUDIO_TOKENIZE, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_ANYGPT_DEVICE, 0);
 }

@@ -34,6 +34,21 @@ gst_anygpt_device_get_type (void)
 
 G_DEFINE_QUARK (gst-anygpt-error-quark, gst_anygpt_error);
 
+void
+gst_anygpt_install_device_properties (GObjectClass * klass, guint prop_device,
+    guint prop_device_index, guint prop_threads, GParamFlags flags)
+{
+  g_object_class_install_property (klass, prop_device,
+      g_param_spec_enum ("device", "Device", "Compute device", GST_TYPE_ANYGPT_DEVICE,
+          GST_ANYGPT_DEVICE_AUTO, flags));
+  g_object_class_install_property (klass, prop_device_index,
+      g_param_spec_int ("device-index", "Device index",
+          "Vulkan device index (-1: first GPU, else the first device)", -1, 64, -1, flags));
+  g_object_class_install_property (klass, prop_threads,
+      g_param_spec_int ("threads", "Threads", "CPU threads (0: all online processors)", 0, 1024,
+          0, flags));
+}
+
 ag_backend *
 gst_anygpt_backend_open (GstAnygptDevice device, gint device_index, gint threads,
     GError ** error)

@@ -34,6 +34,11 @@ GType gst_anygpt_device_get_type (void);
 #define GST_ANYGPT_ERROR (gst_anygpt_error_quark ())
 GQuark gst_anygpt_error_quark (void);
 
+/* Install the `device` (auto), `device-index` (-1) and `threads` (0) properties every element
+ * has, with the same ranges and texts, under the element's own ids. */
+void gst_anygpt_install_device_properties (GObjectClass * klass, guint prop_device,
+    guint prop_device_index, guint prop_threads, GParamFlags flags);
+
 /* Open a backend. auto: the first Vulkan GPU that is not a CPU implementation (so lavapipe is
  * only used when asked for), else cpu. device_index < 0: first suitable device. threads <= 0:
  * all online processors. NULL with *error set (message from the core) on failure. */

@@ -937,16 +937,8 @@ gst_anygpt_llm_class_init (GstAnygptLlmClass * klass)
   g_object_class_install_property (gobject_class, PROP_MODEL_PATH,
       g_param_spec_string ("model-path", "Model path",
           "AnyGPT LLM GGUF file (anygpt-convert llm), loaded on NULL->READY", NULL, RW_NULL));
-  g_object_class_install_property (gobject_class, PROP_DEVICE,
-      g_param_spec_enum ("device", "Device", "Compute device", GST_TYPE_ANYGPT_DEVICE,
-          DEFAULT_DEVICE, RW_NULL));
-  g_object_class_install_property (gobject_class, PROP_DEVICE_INDEX,
-      g_param_spec_int ("device-index", "Device index",
-          "Vulkan device index (-1: the first suitable one)", -1, 64, DEFAULT_DEVICE_INDEX,
-          RW_NULL));
-  g_object_class_install_property (gobject_class, PROP_THREADS,
-      g_param_spec_int ("threads", "Threads",
-          "CPU threads (0: all online processors)", 0, 1024, DEFAULT_THREADS, RW_NULL));
+  gst_anygpt_install_device_properties (gobject_class, PROP_DEVICE, PROP_DEVICE_INDEX,
+      PROP_THREADS, RW_NULL);
   g_object_class_install_property (gobject_class, PROP_CONTEXT_LENGTH,
       g_param_spec_int ("context-length", "Context length",
           "KV cache length in tokens (0: the model's context length)", 0, 1 << 20,

@@ -353,16 +353,8 @@ gst_encodecdecode_class_init (GstEncodecDecodeClass * klass)
       g_param_spec_string ("model-path", "Model path",
           "GGUF of a SpeechTokenizer (speech) or Encodec 32 kHz (music) model, loaded on "
           "NULL->READY", NULL, flags));
-  g_object_class_install_property (gobject_class, PROP_DEVICE,
-      g_param_spec_enum ("device", "Device", "Compute device", GST_TYPE_ANYGPT_DEVICE,
-          DEFAULT_DEVICE, flags));
-  g_object_class_install_property (gobject_class, PROP_DEVICE_INDEX,
-      g_param_spec_int ("device-index", "Device index",
-          "Vulkan device index (-1: first GPU, else the first device)", -1, 64,
-          DEFAULT_DEVICE_INDEX, flags));
-  g_object_class_install_property (gobject_class, PROP_THREADS,
-      g_param_spec_int ("threads", "Threads", "CPU threads (0: all online processors)", 0, 1024,
-          DEFAULT_THREADS, flags));
+  gst_anygpt_install_device_properties (gobject_class, PROP_DEVICE, PROP_DEVICE_INDEX,
+      PROP_THREADS, flags);
 
   GstCaps *sink = gst_caps_new_empty ();
   gst_caps_append (sink, gst_anygpt_tokens_caps_any ("speech"));

@@ -643,16 +643,8 @@ gst_soundstorm_class_init (GstSoundStormClass * klass)
   g_object_class_install_property (gobject_class, PROP_MODEL_PATH,
       g_param_spec_string ("model-path", "Model path",
           "SoundStorm GGUF (anygpt-convert soundstorm), loaded on NULL->READY", NULL, flags));
-  g_object_class_install_property (gobject_class, PROP_DEVICE,
-      g_param_spec_enum ("device", "Device", "Compute device", GST_TYPE_ANYGPT_DEVICE,
-          DEFAULT_DEVICE, flags));
-  g_object_class_install_property (gobject_class, PROP_DEVICE_INDEX,
-      g_param_spec_int ("device-index", "Device index",
-          "Vulkan device index (-1: first GPU, else the first device)", -1, 64,
-          DEFAULT_DEVICE_INDEX, flags));
-  g_object_class_install_property (gobject_class, PROP_THREADS,
-      g_param_spec_int ("threads", "Threads", "CPU threads (0: all online processors)", 0, 1024,
-          DEFAULT_THREADS, flags));
+  gst_anygpt_install_device_properties (gobject_class, PROP_DEVICE, PROP_DEVICE_INDEX,
+      PROP_THREADS, flags);
   g_object_class_install_property (gobject_class, PROP_STEPS,
       g_param_spec_int ("steps", "Steps",
           "Masked decoding passes of the second RVQ level (AnyGPT: 3); the other levels take "
