@@ -3,6 +3,7 @@
  * the free list after the last node that reads it. Outputs stay alive to the end. */
 #include "anygpt/backend.h"
 #include "anygpt/error.h"
+#include "anygpt/limits.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -208,6 +209,12 @@ int ag_allocator_alloc_graph(ag_allocator *a, ag_graph *g)
     }
 
     size_t need = fl.high ? fl.high : align;
+    if (need > AG_MAX_GRAPH_BYTES) {
+        ag_set_error("%s: the graph's intermediates need %.1f GiB, more than the %.0f GiB accepted (input too long "
+                     "for one pass?)",
+                     ag_backend_name(a->be), (double)need / (1u << 30), (double)AG_MAX_GRAPH_BYTES / (1u << 30));
+        goto out;
+    }
     if (!a->buf || a->buf->size < need) {
         ag_buffer_free(a->buf);
         a->buf = ag_buffer_alloc(a->be, need);

@@ -2,6 +2,7 @@
 #include "anygpt/backend.h"
 #include "anygpt/error.h"
 #include "ag_config.h"
+#include "backend_turns.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -46,8 +47,10 @@ ag_backend *ag_backend_new(ag_device_kind kind, int device_index, int n_threads)
 
 void ag_backend_free(ag_backend *be)
 {
-    if (be)
+    if (be) {
+        ag_backend_turns_detach(be);
         be->iface->free(be);
+    }
 }
 
 const char *ag_backend_name(ag_backend *be) { return be->iface->name(be); }
@@ -74,7 +77,10 @@ int ag_backend_compute(ag_backend *be, ag_graph *g)
             return -1;
         }
     }
-    return be->iface->compute(be, g);
+    ag_backend_turn_begin(be);
+    int rc = be->iface->compute(be, g);
+    ag_backend_turn_end(be);
+    return rc;
 }
 
 ag_buffer *ag_buffer_alloc(ag_backend *be, size_t size) { return be->iface->buffer_alloc(be, size ? size : 1); }

@@ -394,6 +394,24 @@ ag_tensor *ag_group_norm(ag_ctx *ctx, ag_tensor *a, int n_groups, float eps)
     return t;
 }
 
+ag_tensor *ag_group_norm_affine(ag_ctx *ctx, ag_tensor *a, int n_groups, float eps, ag_tensor *weight,
+                                ag_tensor *bias, bool silu)
+{
+    ag_tensor *t = ag_group_norm(ctx, a, n_groups, eps);
+    if (!t)
+        return NULL;
+    ag_tensor *ab[2] = {weight, bias};
+    for (int i = 0; i < 2; i++) {
+        ag_tensor *p = ab[i];
+        CHECK(!p || (p->type == AG_TYPE_F32 && ag_is_contiguous(p) && ag_nelements(p) == a->ne[2]),
+              "group_norm: %s '%s' must hold %lld contiguous f32 (one per channel, dim 2)", i ? "bias" : "weight",
+              p ? p->name : "", (long long)a->ne[2]);
+        t->src[1 + i] = p;
+    }
+    t->op_params[2] = silu ? 1 : 0;
+    return t;
+}
+
 ag_tensor *ag_softmax(ag_ctx *ctx, ag_tensor *a, ag_tensor *mask, float scale, bool causal)
 {
     CHECK_SRC(a);
@@ -463,17 +481,22 @@ ag_tensor *ag_snake(ag_ctx *ctx, ag_tensor *a, ag_tensor *alpha)
     return t;
 }
 
-ag_tensor *ag_glu(ag_ctx *ctx, ag_tensor *a)
+static ag_tensor *glu_mode(ag_ctx *ctx, ag_tensor *a, ag_glu_mode mode)
 {
     CHECK_SRC(a);
     CHECK(a->ne[0] % 2 == 0, "glu: dim 0 (%lld) must be even", (long long)a->ne[0]);
     CHECK(a->type == AG_TYPE_F32 && ag_is_contiguous(a), "glu: source must be contiguous f32");
     int64_t ne[AG_MAX_DIMS] = {a->ne[0] / 2, a->ne[1], a->ne[2], a->ne[3]};
     ag_tensor *t = new_op(ctx, AG_OP_GLU, AG_TYPE_F32, ne);
-    if (t)
+    if (t) {
         t->src[0] = a;
+        t->op_params[0] = (int32_t)mode;
+    }
     return t;
 }
+
+ag_tensor *ag_glu(ag_ctx *ctx, ag_tensor *a) { return glu_mode(ctx, a, AG_GLU_SIGMOID); }
+ag_tensor *ag_geglu(ag_ctx *ctx, ag_tensor *a) { return glu_mode(ctx, a, AG_GLU_GELU); }
 
 static bool is_weight_type(ag_type t)
 {

@@ -1,10 +1,22 @@
 /* Weights of one GGUF file bound to a backend: zero-copy on host-visible backends, one upload
- * per tensor elsewhere. */
+ * per tensor elsewhere. Loads of the same file onto the same backend share one ag_weights
+ * (process-wide list, refcounted), so every model object using a file sees one copy. */
 #include "anygpt/weights.h"
 #include "anygpt/error.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+/* what makes two loads "the same file": the inode as it is now (a file rewritten in place or
+ * replaced under the same name is loaded anew) */
+typedef struct {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    int64_t mtime_ns;
+} file_key;
 
 struct ag_weights {
     ag_gguf *gguf;
@@ -12,7 +24,61 @@ struct ag_weights {
     ag_buffer *buf;
     char *path;
     size_t device_bytes, total_bytes;
+    /* sharing: in the list while users > 0 */
+    ag_backend *be;
+    file_key key;
+    bool listed;
+    int users;
+    ag_weights *next;
 };
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static ag_weights *g_shared;
+
+static bool key_of(const char *path, file_key *k)
+{
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return false;
+    *k = (file_key){st.st_dev, st.st_ino, st.st_size, (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec};
+    return true;
+}
+
+static ag_weights *find_locked(ag_backend *be, const file_key *k)
+{
+    for (ag_weights *w = g_shared; w; w = w->next)
+        if (w->be == be && w->key.dev == k->dev && w->key.ino == k->ino && w->key.size == k->size &&
+            w->key.mtime_ns == k->mtime_ns)
+            return w;
+    return NULL;
+}
+
+static bool arch_ok(const ag_weights *w, const char *path, const char *arch)
+{
+    if (!arch)
+        return true;
+    const char *have = ag_gguf_get_str(w->gguf, "general.architecture");
+    if (!have || strcmp(have, arch) != 0) {
+        ag_set_error("%s: this is a '%s' model file, expected '%s'", path, have ? have : "(no architecture)", arch);
+        return false;
+    }
+    return true;
+}
+
+/* Another user of a listed entry (arch checked), or NULL. */
+static ag_weights *share_locked(ag_backend *be, const file_key *k, const char *path, const char *arch, bool *bad)
+{
+    ag_weights *w = find_locked(be, k);
+    *bad = false;
+    if (!w)
+        return NULL;
+    if (!arch_ok(w, path, arch)) {
+        *bad = true;
+        return NULL;
+    }
+    w->users++;
+    return w;
+}
 
 static size_t align_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
 
@@ -62,7 +128,46 @@ static int upload(ag_weights *w, ag_backend *be, ag_progress_fn progress, void *
     return 0;
 }
 
+static ag_weights *load_new(ag_backend *be, const char *path, const char *arch, ag_progress_fn progress, void *user);
+
 ag_weights *ag_weights_load(ag_backend *be, const char *path, const char *arch, ag_progress_fn progress, void *user)
+{
+    file_key k;
+    bool bad;
+    if (!key_of(path, &k))
+        return load_new(be, path, arch, progress, user); /* fails with the reader's message */
+    pthread_mutex_lock(&g_lock);
+    ag_weights *w = share_locked(be, &k, path, arch, &bad);
+    pthread_mutex_unlock(&g_lock);
+    if (bad)
+        return NULL;
+    if (w) {
+        if (progress)
+            progress(user, w->total_bytes, w->total_bytes);
+        return w;
+    }
+    /* loaded outside the lock (may take long); a concurrent load of the same file keeps the
+     * first one listed */
+    ag_weights *fresh = load_new(be, path, arch, progress, user);
+    if (!fresh)
+        return NULL;
+    pthread_mutex_lock(&g_lock);
+    w = share_locked(be, &k, path, arch, &bad);
+    if (!w) {
+        fresh->be = be;
+        fresh->key = k;
+        fresh->listed = true;
+        fresh->users = 1;
+        fresh->next = g_shared;
+        g_shared = fresh;
+    }
+    pthread_mutex_unlock(&g_lock);
+    if (w)
+        ag_weights_free(fresh);
+    return w ? w : fresh;
+}
+
+static ag_weights *load_new(ag_backend *be, const char *path, const char *arch, ag_progress_fn progress, void *user)
 {
     ag_weights *w = calloc(1, sizeof *w);
     if (!w) {
@@ -115,11 +220,62 @@ void ag_weights_free(ag_weights *w)
 {
     if (!w)
         return;
+    if (w->listed) {
+        pthread_mutex_lock(&g_lock);
+        const bool last = --w->users == 0;
+        if (last)
+            for (ag_weights **p = &g_shared; *p; p = &(*p)->next)
+                if (*p == w) {
+                    *p = w->next;
+                    break;
+                }
+        pthread_mutex_unlock(&g_lock);
+        if (!last)
+            return;
+    }
     ag_buffer_free(w->buf);
     ag_ctx_free(w->ctx);
     ag_gguf_close(w->gguf);
     free(w->path);
     free(w);
+}
+
+int ag_weights_users(const ag_weights *w)
+{
+    pthread_mutex_lock(&g_lock);
+    const int n = w->listed ? w->users : 1;
+    pthread_mutex_unlock(&g_lock);
+    return n;
+}
+
+int ag_weights_shared_users(ag_backend *be, const char *path)
+{
+    file_key k;
+    if (!path || !key_of(path, &k))
+        return 0;
+    pthread_mutex_lock(&g_lock);
+    const ag_weights *w = find_locked(be, &k);
+    const int n = w ? w->users : 0;
+    pthread_mutex_unlock(&g_lock);
+    return n;
+}
+
+void ag_weights_shared_stats(size_t *n_files, size_t *n_users, size_t *device_bytes)
+{
+    size_t f = 0, u = 0, d = 0;
+    pthread_mutex_lock(&g_lock);
+    for (const ag_weights *w = g_shared; w; w = w->next) {
+        f++;
+        u += (size_t)w->users;
+        d += w->device_bytes;
+    }
+    pthread_mutex_unlock(&g_lock);
+    if (n_files)
+        *n_files = f;
+    if (n_users)
+        *n_users = u;
+    if (device_bytes)
+        *device_bytes = d;
 }
 
 const ag_gguf *ag_weights_gguf(const ag_weights *w) { return w->gguf; }

@@ -1,10 +1,16 @@
 /* RIFF/WAVE reading and float writing: see anygpt/wav.h. */
 #include "anygpt/wav.h"
 #include "anygpt/error.h"
+#include "anygpt/limits.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static uint32_t rd16(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
 static uint32_t rd32(const uint8_t *p) { return rd16(p) | rd16(p + 2) << 16; }
@@ -33,7 +39,7 @@ static double sample_at(const uint8_t *p, int is_float, int bits)
     }
 }
 
-int ag_wav_parse(const void *data, size_t size, const char *label, ag_wav *out)
+int ag_wav_parse_max(const void *data, size_t size, const char *label, int64_t max_samples, ag_wav *out)
 {
     const uint8_t *b = data;
     memset(out, 0, sizeof *out);
@@ -102,6 +108,11 @@ int ag_wav_parse(const void *data, size_t size, const char *label, ag_wav *out)
     }
     size_t frame = (size_t)channels * (size_t)(bits / 8);
     int64_t n = (int64_t)(pcm_size / frame);
+    if (n > max_samples) {
+        ag_set_error("%s: %lld samples (%.1f s at %u Hz), more than the %lld (%.1f s) accepted", label, (long long)n,
+                     (double)n / rate, rate, (long long)max_samples, (double)max_samples / rate);
+        return -1;
+    }
     float *s = malloc(n ? (size_t)n * sizeof *s : 1);
     if (!s) {
         ag_set_error("%s: out of memory for %lld samples", label, (long long)n);
@@ -120,34 +131,39 @@ int ag_wav_parse(const void *data, size_t size, const char *label, ag_wav *out)
     return 0;
 }
 
-int ag_wav_read(const char *path, ag_wav *out)
+int ag_wav_parse(const void *data, size_t size, const char *label, ag_wav *out)
+{
+    return ag_wav_parse_max(data, size, label, AG_MAX_WAV_SAMPLES, out);
+}
+
+int ag_wav_read_max(const char *path, int64_t max_samples, ag_wav *out)
 {
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        ag_set_error("%s: cannot open", path);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        ag_set_error("%s: cannot open%s%s", path, fd < 0 ? ": " : " as a regular file", fd < 0 ? strerror(errno) : "");
+        if (fd >= 0)
+            close(fd);
         return -1;
     }
-    uint8_t *buf = NULL;
-    long size = -1;
-    if (fseek(f, 0, SEEK_END) == 0)
-        size = ftell(f);
-    if (size < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        ag_set_error("%s: cannot read", path);
+    size_t size = (size_t)st.st_size;
+    void *map = size ? mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
+    close(fd);
+    if (map == MAP_FAILED) {
+        ag_set_error("%s: cannot map %zu bytes: %s", path, size, strerror(errno));
         return -1;
     }
-    buf = malloc(size ? (size_t)size : 1);
-    if (!buf || fread(buf, 1, (size_t)size, f) != (size_t)size) {
-        free(buf);
-        fclose(f);
-        ag_set_error("%s: cannot read %ld bytes", path, size);
-        return -1;
-    }
-    fclose(f);
-    int rc = ag_wav_parse(buf, (size_t)size, path, out);
-    free(buf);
+    static const uint8_t empty[1];
+    int rc = ag_wav_parse_max(map ? map : empty, size, path, max_samples, out);
+    if (map)
+        munmap(map, size);
     return rc;
+}
+
+int ag_wav_read(const char *path, ag_wav *out)
+{
+    return ag_wav_read_max(path, AG_MAX_WAV_SAMPLES, out);
 }
 
 void ag_wav_clear(ag_wav *w)

@@ -41,10 +41,10 @@ static size_t att_layout(const ag_tensor *node, att_scratch *sc, char *base)
     return off;
 }
 
-size_t cpu_work_attention(const ag_tensor *node, int nth)
+size_t cpu_priv_attention(const ag_tensor *node)
 {
     att_scratch sc;
-    return (size_t)nth * att_layout(node, &sc, NULL);
+    return att_layout(node, &sc, NULL);
 }
 
 /* One query row against all visible keys: scores straight from k's rows with the dot kernels
@@ -77,6 +77,10 @@ static void att_row(const ag_tensor *k, const ag_tensor *v, const char *Kh, cons
                 continue;
             l += pj;
             const char *vrow = Vh + (j0 + j) * (int64_t)v->nb[1];
+            if (v->type == AG_TYPE_F16) { /* widened in registers, not through a buffer */
+                ag_axpy_f16(Dv, pj, (const ag_fp16 *)vrow, o);
+                continue;
+            }
             const float *vf = (const float *)vrow;
             if (v->type != AG_TYPE_F32) {
                 cpu_to_f32(v->type, vrow, vr, Dv);
@@ -103,7 +107,7 @@ void cpu_op_attention(const cpu_params *p, ag_tensor *node)
     const float *Mk = mask ? (const float *)cpu_data(mask) : NULL;
     float *O = (float *)cpu_data(node);
     att_scratch sc;
-    att_layout(node, &sc, p->work + (size_t)p->ith * att_layout(node, &sc, NULL));
+    att_layout(node, &sc, p->priv);
 
     if (Nq <= DIRECT_MAX_Q) {
         for (int64_t u = p->ith; u < H * Nq; u += p->nth) {
@@ -157,21 +161,22 @@ void cpu_op_attention(const cpu_params *p, ag_tensor *node)
                 const float *mrow = Mk ? Mk + i * Nk + j0 : NULL;
                 const int64_t vis = causal ? i + off + 1 - j0 : nk; /* columns < vis are visible */
                 float mx = sc.m[r];
-                for (int64_t j = 0; j < nk; j++) {
-                    float x = j < vis ? s[j] * scale + (mrow ? mrow[j] : 0.0f) : -INFINITY;
-                    s[j] = x;
-                    mx = x > mx ? x : mx;
+                if (!mrow && vis >= nk) { /* the common case, on the SIMD kernels */
+                    const float tm = ag_vec_scale_max(s, nk, scale);
+                    mx = tm > mx ? tm : mx;
+                } else {
+                    for (int64_t j = 0; j < nk; j++) {
+                        float x = j < vis ? s[j] * scale + (mrow ? mrow[j] : 0.0f) : -INFINITY;
+                        s[j] = x;
+                        mx = x > mx ? x : mx;
+                    }
                 }
                 if (mx == -INFINITY) { /* nothing visible yet: contributes nothing */
                     memset(s, 0, (size_t)nk * 4);
                     continue;
                 }
                 const float alpha = expf(sc.m[r] - mx); /* 0 when the old max was -inf */
-                float sum = 0.0f;
-                for (int64_t j = 0; j < nk; j++) {
-                    s[j] = expf(s[j] - mx);
-                    sum += s[j];
-                }
+                const float sum = ag_vec_exp_sum(s, nk, mx);
                 sc.l[r] = sc.l[r] * alpha + sum;
                 sc.m[r] = mx;
                 if (alpha != 1.0f) {

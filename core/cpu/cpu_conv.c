@@ -6,15 +6,15 @@
 
 #include <string.h>
 
-#define COL_TILE_BYTES (2u << 20)
+#define COL_TILE_BYTES (16u << 20)
 #define DIRECT_MAX_CK 32 /* per-group inner size below which a direct loop beats gemm */
 
 /* Output positions per tile: bounded scratch, and enough tiles for every thread. */
 static int64_t col_tile(int64_t ck, int64_t npos, int64_t nunits_other, int nth)
 {
     int64_t tt = (int64_t)(COL_TILE_BYTES / ((size_t)(ck > 0 ? ck : 1) * sizeof(float)));
-    if (tt > 1024)
-        tt = 1024;
+    if (tt > 4096)
+        tt = 4096;
     const int64_t want = (npos * nunits_other + nth - 1) / nth; /* positions per thread if evenly split */
     if (tt > want)
         tt = want;
@@ -211,13 +211,54 @@ static c2d_shape c2d_get(const ag_tensor *node)
 
 size_t cpu_work_conv2d(const ag_tensor *node, int nth)
 {
+    if (cpu_winograd_applies(node))
+        return cpu_work_winograd(node, nth);
     const c2d_shape c = c2d_get(node);
     const int64_t ck = c.Cin * c.KH * c.KW, tt = col_tile(ck, c.Wo * c.Ho, c.N, nth);
     return w32_bytes(node->src[1]) + (size_t)nth * cpu_align((size_t)ck * (size_t)tt * sizeof(float));
 }
 
+/* One row of the column matrix: tap (kh, kw) of output positions q0 .. q0 + cnt - 1 (row-major
+ * over Wo), zero outside the input. Runs of one output row are a strided (unit-stride when
+ * s0 == 1) read of one input row, so they are copied a run at a time, padding cut off at the ends. */
+static void im2col_row(const c2d_shape *c, const float *xc, int64_t kh, int64_t kw, int64_t q0, int64_t cnt,
+                       float *dst)
+{
+    int64_t oh = q0 / c->Wo, ow = q0 % c->Wo, j = 0;
+    while (j < cnt) {
+        const int64_t run = c->Wo - ow < cnt - j ? c->Wo - ow : cnt - j; /* to the end of this output row */
+        const int64_t ih = oh * c->s1 - c->p1 + kh * c->d1;
+        float *d = dst + j;
+        if (ih < 0 || ih >= c->H) {
+            memset(d, 0, (size_t)run * sizeof *d);
+        } else {
+            const float *xr = xc + ih * c->W;
+            /* iw = (ow + r) * s0 - p0 + kw * d0 for r < run: the r inside the input */
+            const int64_t base = ow * c->s0 - c->p0 + kw * c->d0;
+            int64_t lo = base >= 0 ? 0 : (-base + c->s0 - 1) / c->s0;
+            int64_t hi = base >= c->W ? 0 : (c->W - 1 - base) / c->s0 + 1; /* first r past the input */
+            lo = lo > run ? run : lo;
+            hi = hi > run ? run : (hi < lo ? lo : hi);
+            memset(d, 0, (size_t)lo * sizeof *d);
+            if (c->s0 == 1)
+                memcpy(d + lo, xr + base + lo, (size_t)(hi - lo) * sizeof *d);
+            else
+                for (int64_t r = lo; r < hi; r++)
+                    d[r] = xr[base + r * c->s0];
+            memset(d + hi, 0, (size_t)(run - hi) * sizeof *d);
+        }
+        j += run;
+        ow = 0;
+        oh++;
+    }
+}
+
 void cpu_op_conv2d(const cpu_params *p, ag_tensor *node)
 {
+    if (cpu_winograd_applies(node)) {
+        cpu_conv2d_winograd(p, node);
+        return;
+    }
     const c2d_shape c = c2d_get(node);
     const float *X = (const float *)cpu_data(node->src[0]);
     float *O = (float *)cpu_data(node);
@@ -232,18 +273,8 @@ void cpu_op_conv2d(const cpu_params *p, ag_tensor *node)
         for (int64_t ci = 0; ci < c.Cin; ci++) {
             const float *xc = X + (n * c.Cin + ci) * c.H * c.W;
             for (int64_t kh = 0; kh < c.KH; kh++)
-                for (int64_t kw = 0; kw < c.KW; kw++) {
-                    float *dst = col + ((ci * c.KH + kh) * c.KW + kw) * cnt;
-                    int64_t oh = q0 / c.Wo, ow = q0 % c.Wo;
-                    for (int64_t j = 0; j < cnt; j++) {
-                        const int64_t ih = oh * c.s1 - c.p1 + kh * c.d1, iw = ow * c.s0 - c.p0 + kw * c.d0;
-                        dst[j] = (ih >= 0 && ih < c.H && iw >= 0 && iw < c.W) ? xc[ih * c.W + iw] : 0.0f;
-                        if (++ow == c.Wo) {
-                            ow = 0;
-                            oh++;
-                        }
-                    }
-                }
+                for (int64_t kw = 0; kw < c.KW; kw++)
+                    im2col_row(&c, xc, kh, kw, q0, cnt, col + ((ci * c.KH + kh) * c.KW + kw) * cnt);
         }
         cpu_sgemm(false, false, c.Cout, cnt, ck, Wt, ck, col, cnt, O + n * c.Cout * P + q0, P, false);
     }

@@ -19,11 +19,38 @@ static inline char *row_ptr(const ag_tensor *t, char *base, int64_t i1, int64_t 
     return base + i1 * (int64_t)t->nb[1] + i2 * (int64_t)t->nb[2] + i3 * (int64_t)t->nb[3];
 }
 
+/* A copy whose rows are single elements (a transpose written as the view [1, B, A, N] of an
+ * [A, B, N] tensor): 32 x 32 tiles of dims 1 and 2, so both sides stay in cache; 4-byte types. */
+static void cpy_transpose(const cpu_params *p, const ag_tensor *a, ag_tensor *node)
+{
+    enum { TILE = 32 };
+    const char *src = cpu_data(a);
+    char *dst = cpu_data(node);
+    const int64_t n1 = a->ne[1], n2 = a->ne[2], n3 = a->ne[3], t2 = (n2 + TILE - 1) / TILE;
+    const int64_t s1 = (int64_t)a->nb[1], s2 = (int64_t)a->nb[2], s3 = (int64_t)a->nb[3];
+    const int64_t d1 = (int64_t)node->nb[1], d2 = (int64_t)node->nb[2], d3 = (int64_t)node->nb[3];
+    int64_t u0, u1;
+    cpu_range(n3 * t2, p->ith, p->nth, &u0, &u1);
+    for (int64_t u = u0; u < u1; u++) {
+        const int64_t i3 = u / t2, j0 = (u % t2) * TILE, j1 = j0 + TILE < n2 ? j0 + TILE : n2;
+        for (int64_t k0 = 0; k0 < n1; k0 += TILE) {
+            const int64_t k1 = k0 + TILE < n1 ? k0 + TILE : n1;
+            for (int64_t j = j0; j < j1; j++)
+                for (int64_t k = k0; k < k1; k++)
+                    memcpy(dst + k * d1 + j * d2 + i3 * d3, src + k * s1 + j * s2 + i3 * s3, 4);
+        }
+    }
+}
+
 void cpu_op_cpy(const cpu_params *p, ag_tensor *node)
 {
     const ag_tensor *a = node->src[0];
     char *src = cpu_data(a), *dst = cpu_data(node);
     const int64_t ne0 = a->ne[0];
+    if (ne0 == 1 && a->type == node->type && ag_type_block_size(a->type) == 4 && a->ne[2] > 1) {
+        cpy_transpose(p, a, node);
+        return;
+    }
     int64_t r0, r1;
     cpu_range(ag_nrows(a), p->ith, p->nth, &r0, &r1);
     for (int64_t r = r0; r < r1; r++) {
@@ -139,8 +166,8 @@ void cpu_op_unary(const cpu_params *p, ag_tensor *node)
     cpu_range(ag_nelements(node), p->ith, p->nth, &i0, &i1);
     switch ((ag_unary_op)node->op_params[0]) {
     case AG_UNARY_SILU:
-        for (int64_t i = i0; i < i1; i++)
-            o[i] = x[i] / (1.0f + expf(-x[i]));
+        if (i1 > i0)
+            ag_vec_silu(x + i0, o + i0, i1 - i0);
         break;
     case AG_UNARY_GELU:
         for (int64_t i = i0; i < i1; i++)
@@ -191,11 +218,16 @@ void cpu_op_glu(const cpu_params *p, ag_tensor *node)
     const int64_t n = node->ne[0];
     int64_t r0, r1;
     cpu_range(ag_nrows(node), p->ith, p->nth, &r0, &r1);
+    const bool gelu = node->op_params[0] == AG_GLU_GELU;
     for (int64_t r = r0; r < r1; r++) {
         const float *x = X + r * 2 * n;
         float *o = O + r * n;
-        for (int64_t i = 0; i < n; i++)
-            o[i] = x[i] / (1.0f + expf(-x[n + i]));
+        if (gelu)
+            for (int64_t i = 0; i < n; i++)
+                o[i] = x[i] * (0.5f * x[n + i] * (1.0f + erff(x[n + i] * 0.70710678118654752f)));
+        else
+            for (int64_t i = 0; i < n; i++)
+                o[i] = x[i] / (1.0f + expf(-x[n + i]));
     }
 }
 

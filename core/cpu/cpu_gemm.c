@@ -36,6 +36,16 @@ bool cpu_have_blas(void)
     return use_blas;
 }
 
+const char *cpu_blas_core(void)
+{
+#if AG_HAVE_OPENBLAS
+    /* which of its kernel sets OpenBLAS picked (DYNAMIC_ARCH builds: OPENBLAS_CORETYPE overrides) */
+    return cpu_have_blas() ? openblas_get_corename() : NULL;
+#else
+    return NULL;
+#endif
+}
+
 float cpu_dot_f32(const float *a, const float *b, int64_t n)
 {
     float s[8] = {0};

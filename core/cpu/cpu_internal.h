@@ -22,21 +22,41 @@ int cpu_pool_nth(const cpu_pool *p);
 void cpu_pool_run(cpu_pool *p, cpu_job_fn fn, void *arg);
 /* Every thread of the running job must call it the same number of times. */
 void cpu_pool_barrier(cpu_pool *p);
+/* A barrier that also returns whether *flag was set when the last thread arrived: the same
+ * answer on every thread, so all of them can stop at the same point. */
+bool cpu_pool_barrier_check(cpu_pool *p, atomic_int *flag);
 
 /* ---- kernels ---- */
+/* What the graph executor decided for one node before running the graph (cpu_backend.c). */
+typedef struct cpu_node_plan {
+    const void *packed;  /* MUL_MAT: the weights as packed row groups (cpu_repack.c), or NULL */
+    bool barrier_before; /* a data dependence on an earlier node since the last barrier */
+    bool act_ready;      /* MUL_MAT: the previous node prepared the same activation in the same place */
+    bool serial;         /* small: thread 0 runs it alone (with nth = 1) */
+    atomic_int next;     /* next work item, for kernels that hand out chunks dynamically */
+} cpu_node_plan;
+
 typedef struct cpu_params {
     int ith, nth;
     cpu_pool *pool;
-    char *work;      /* scratch for the node: layout decided by the op (shared + per thread) */
+    char *work;      /* scratch shared by the threads for one node: layout decided by the op */
     size_t wsize;
+    char *priv;      /* this thread's own scratch (MUL_MAT), kept from node to node */
+    cpu_node_plan *plan;
     atomic_int *failed;
     char *errbuf;    /* first failing thread writes its message here */
     size_t errlen;
+    long node_idx;   /* the node being run, and where cpu_fail records it */
+    long *failed_node;
 } cpu_params;
 
 typedef void (*cpu_kernel_fn)(const cpu_params *p, ag_tensor *node);
-/* Scratch bytes a node needs with nth threads (0 if none). */
+/* Scratch bytes a node needs with nth threads (0 if none): shared p->work, in a layout of the
+ * op's choosing. */
 typedef size_t (*cpu_work_fn)(const ag_tensor *node, int nth);
+/* Bytes of p->priv a node needs on each thread: ops whose scratch is per thread use that, so
+ * they never make another thread wait. */
+typedef size_t (*cpu_priv_fn)(const ag_tensor *node);
 
 /* Records an error for the node being run (first one wins); the caller returns right after. */
 #if defined(__GNUC__)
@@ -77,6 +97,8 @@ void cpu_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, cons
                const float *B, int64_t ldb, float *C, int64_t ldc, bool accumulate);
 /* Whether sgemm runs on OpenBLAS (AG_CPU_NO_BLAS=1 in the environment forces our own loops). */
 bool cpu_have_blas(void);
+/* OpenBLAS's kernel set ("Haswell", "SkylakeX", ...), NULL without OpenBLAS. */
+const char *cpu_blas_core(void);
 void cpu_gemm_init(void);
 
 /* F32 dot product, summed in several lanes so the compiler vectorises it. */
@@ -103,10 +125,24 @@ void cpu_op_layer_norm(const cpu_params *p, ag_tensor *node);
 void cpu_op_group_norm(const cpu_params *p, ag_tensor *node);
 void cpu_op_softmax(const cpu_params *p, ag_tensor *node);
 void cpu_op_rope(const cpu_params *p, ag_tensor *node);
-size_t cpu_work_rope(const ag_tensor *node, int nth);
+size_t cpu_priv_rope(const ag_tensor *node); /* bytes of p->priv */
 
 void cpu_op_mul_mat(const cpu_params *p, ag_tensor *node);
-size_t cpu_work_mul_mat(const ag_tensor *node, int nth);
+/* MUL_MAT's scratch, given whether its weights come packed from the cache: bytes of shared
+ * scratch (written, then read, by every thread) and of p->priv per thread. */
+void cpu_mul_mat_scratch(const ag_tensor *node, bool packed, int nth, size_t *shared, size_t *priv);
+/* Whether MUL_MAT node b may reuse the activation node a (run just before it) prepared. */
+bool cpu_mul_mat_same_act(const ag_tensor *a, bool a_packed, const ag_tensor *b, bool b_packed);
+
+/* ---- packed weights cache (cpu_repack.c) ---- */
+bool cpu_repack_eligible(const ag_tensor *w);
+const void *cpu_repack_find(const ag_tensor *w);
+/* Packs those of ws not packed yet, on the pool (one whose copy cannot be allocated stays in the
+ * file layout: the matmuls then read that). */
+int cpu_repack_prepare(cpu_pool *pool, const ag_tensor *const *ws, size_t n);
+/* Drops packed copies of rows in [off, off + n) of buf (written or freed). */
+void cpu_repack_forget(const ag_buffer *buf, size_t off, size_t n);
+size_t cpu_repack_bytes(void);
 
 void cpu_op_conv1d(const cpu_params *p, ag_tensor *node);
 size_t cpu_work_conv1d(const ag_tensor *node, int nth);
@@ -114,9 +150,13 @@ void cpu_op_conv_transpose1d(const cpu_params *p, ag_tensor *node);
 size_t cpu_work_conv_transpose1d(const ag_tensor *node, int nth);
 void cpu_op_conv2d(const cpu_params *p, ag_tensor *node);
 size_t cpu_work_conv2d(const ag_tensor *node, int nth);
+/* 3x3 stride-1 pad-1 convolutions by Winograd F(2x2, 3x3) (cpu_winograd.c), where they pay. */
+bool cpu_winograd_applies(const ag_tensor *node);
+size_t cpu_work_winograd(const ag_tensor *node, int nth);
+void cpu_conv2d_winograd(const cpu_params *p, ag_tensor *node);
 
 void cpu_op_attention(const cpu_params *p, ag_tensor *node);
-size_t cpu_work_attention(const ag_tensor *node, int nth);
+size_t cpu_priv_attention(const ag_tensor *node);
 
 void cpu_op_lstm(const cpu_params *p, ag_tensor *node);
 size_t cpu_work_lstm(const ag_tensor *node, int nth);

@@ -1,7 +1,17 @@
 /* MUL_MAT: out[n,m] = dot(a row n, b row m) per batch.
- *  - F32/F16 weights with many activation rows: sgemm (F16 rows converted to F32 in tiles);
+ *  - Q8_0/Q4_0 2-D weights: packed row groups (quant.h) times activation rows prepared once per
+ *    node, or once for a run of nodes sharing the activation (q/k/v, gate/up). Weights of a
+ *    model file come packed from cpu_repack.c; others are packed chunk by chunk when enough
+ *    activation rows share the cost. One kernel serves decode (one row: a matvec streaming
+ *    the weights) and prefill (an int8 GEMM, activation tiles against cached weight chunks);
+ *  - F16/F32 2-D weights: packed groups too (F16 widened in registers), an AVX-512/AVX2 GEMM
+ *    against the F32 activation rows (model weights packed once; others per chunk from 16 rows);
+ *  - other F32/F16 weights with many activation rows: sgemm (F16 rows converted in tiles);
  *  - otherwise the dot kernels of quant.h, several weight rows at once; activations are first
- *    quantized to Q8_0 once per node when the weight type wants it. */
+ *    quantized to Q8_0 when the weight type wants it.
+ * Few activation rows (decode) are prepared by every thread for itself, in its own scratch:
+ * no barrier, and the next node of a run finds them there. Packed work is handed out in chunks
+ * from a counter, so a thread the OS delays does not hold the node up: the other takes over. */
 #include "cpu/cpu_internal.h"
 #include "anygpt/quant.h"
 
@@ -11,11 +21,36 @@
 #define DOT_ROWS 16       /* weight rows per dot call (register blocking in quant) */
 #define DOT_M_TILE 128    /* activation rows kept hot while weight blocks stream */
 #define F16_TILE_BYTES (1u << 20)
+#define PRIV_M 4          /* up to this many activation rows: prepared privately by each thread */
+#define PACK_MIN_M 8      /* from this many rows, weights not packed yet are packed per chunk */
+#define GEMV_GROUPS 4     /* row groups per work item with few activation rows (64 rows) */
+#define GEMM_GROUPS 4     /* row groups per work item of the GEMM: ~150-400 KB, kept in L2 */
+
+#define FPACK_MIN_M 16    /* F16/F32 weights not packed yet: packed per chunk from this many rows */
+#define FCHUNK_BYTES (512u << 10) /* F16/F32 weights per work item, kept in L2 across activation tiles */
+
+typedef enum { MM_SGEMM, MM_PACKED, MM_FPACKED, MM_DOT } mm_kind;
 
 static bool use_gemm(const ag_tensor *node)
 {
     const ag_type wt = node->src[0]->type;
     return (wt == AG_TYPE_F32 || wt == AG_TYPE_F16) && node->ne[1] >= GEMM_MIN_M && cpu_have_blas();
+}
+
+static bool is_quant(ag_type t) { return t == AG_TYPE_Q8_0 || t == AG_TYPE_Q4_0; }
+
+static bool is_float(ag_type t) { return t == AG_TYPE_F32 || t == AG_TYPE_F16; }
+
+static mm_kind kind_of(const ag_tensor *node, bool packed)
+{
+    const ag_tensor *a = node->src[0];
+    if (is_float(a->type) && a->ne[2] == 1 && a->ne[3] == 1 && (packed || ag_nrows(node->src[1]) >= FPACK_MIN_M))
+        return MM_FPACKED;
+    if (use_gemm(node))
+        return MM_SGEMM;
+    if (is_quant(a->type) && a->ne[2] == 1 && a->ne[3] == 1 && (packed || ag_nrows(node->src[1]) >= PACK_MIN_M))
+        return MM_PACKED;
+    return MM_DOT;
 }
 
 static int64_t f16_tile_rows(int64_t K)
@@ -24,21 +59,62 @@ static int64_t f16_tile_rows(int64_t K)
     return tn < 16 ? 16 : tn;
 }
 
-size_t cpu_work_mul_mat(const ag_tensor *node, int nth)
+/* Row groups of F16/F32 weights per work item: an even number (the kernels take two at a time). */
+static int64_t fchunk_groups(ag_type t, int64_t K)
+{
+    const int64_t g = (int64_t)(FCHUNK_BYTES / ag_packed_size(t, AG_PACK_ROWS, K));
+    return g < 2 ? 2 : g / 2 * 2;
+}
+
+void cpu_mul_mat_scratch(const ag_tensor *node, bool packed, int nth, size_t *shared, size_t *priv)
 {
     const ag_tensor *a = node->src[0], *b = node->src[1];
-    const int64_t K = a->ne[0];
-    if (use_gemm(node)) {
-        if (a->type != AG_TYPE_F16)
-            return 0;
-        int64_t tn = f16_tile_rows(K);
-        if (tn > a->ne[1])
-            tn = a->ne[1];
-        return (size_t)nth * cpu_align((size_t)tn * (size_t)K * sizeof(float));
+    const int64_t K = a->ne[0], M = ag_nrows(b);
+    *shared = *priv = 0;
+    switch (kind_of(node, packed)) {
+    case MM_SGEMM:
+        if (a->type == AG_TYPE_F16) {
+            int64_t tn = f16_tile_rows(K);
+            if (tn > a->ne[1])
+                tn = a->ne[1];
+            *shared = (size_t)nth * cpu_align((size_t)tn * (size_t)K * sizeof(float));
+        }
+        return;
+    case MM_PACKED: {
+        const size_t act = (size_t)M * ag_packed_act_size(K);
+        if (M <= PRIV_M)
+            *priv = cpu_align(act);
+        else
+            *shared = act;
+        if (!packed) /* chunks packed on the fly */
+            *priv += GEMM_GROUPS * ag_packed_size(a->type, AG_PACK_ROWS, K);
+        return;
     }
-    if (ag_vec_dot_act_type(a->type) == AG_TYPE_F32)
-        return 0;
-    return (size_t)ag_nrows(b) * ag_row_size(AG_TYPE_Q8_0, K);
+    case MM_FPACKED:
+        if (!packed)
+            *priv = fchunk_groups(a->type, K) * ag_packed_size(a->type, AG_PACK_ROWS, K);
+        return;
+    case MM_DOT:
+        if (ag_vec_dot_act_type(a->type) != AG_TYPE_F32) {
+            const size_t act = (size_t)M * ag_row_size(AG_TYPE_Q8_0, K);
+            if (M <= PRIV_M)
+                *priv = cpu_align(act);
+            else
+                *shared = act;
+        }
+        return;
+    }
+}
+
+bool cpu_mul_mat_same_act(const ag_tensor *a, bool a_packed, const ag_tensor *b, bool b_packed)
+{
+    const mm_kind ka = kind_of(a, a_packed), kb = kind_of(b, b_packed);
+    const ag_tensor *xa = a->src[1], *xb = b->src[1];
+    if (ka != kb || ka == MM_SGEMM || ka == MM_FPACKED || xa != xb || a->src[0]->ne[0] != b->src[0]->ne[0])
+        return false;
+    if (ka == MM_PACKED) /* the offset corrections depend on the weight type */
+        return a->src[0]->type == b->src[0]->type;
+    return ag_vec_dot_act_type(a->src[0]->type) == AG_TYPE_Q8_0 && ag_vec_dot_act_type(b->src[0]->type) == AG_TYPE_Q8_0;
 }
 
 /* Batch index of a for output batch (i2, i3). */
@@ -78,6 +154,90 @@ static void mm_gemm(const cpu_params *p, ag_tensor *node)
     }
 }
 
+/* 2-D Q8_0/Q4_0 weights as packed groups; b's rows (all batches) are the activation rows. */
+static void mm_packed(const cpu_params *p, ag_tensor *node)
+{
+    const ag_tensor *a = node->src[0], *b = node->src[1];
+    const ag_type wt = a->type;
+    const int64_t K = a->ne[0], N = a->ne[1], M = ag_nrows(b);
+    const size_t arow = ag_packed_act_size(K);
+    const bool priv = M <= PRIV_M;
+    char *act = priv ? p->priv : p->work;
+    if (!p->plan->act_ready) {
+        const float *B = (const float *)cpu_data(b);
+        int64_t r0 = 0, r1 = M;
+        if (!priv)
+            cpu_range(M, p->ith, p->nth, &r0, &r1);
+        for (int64_t r = r0; r < r1; r++)
+            ag_packed_act_row(wt, B + r * K, K, act + (size_t)r * arow);
+        if (!priv)
+            cpu_barrier(p);
+    }
+    const void *packed = p->plan->packed;
+    const size_t gbytes = ag_packed_size(wt, AG_PACK_ROWS, K);
+    const int64_t ngroups = (N + AG_PACK_ROWS - 1) / AG_PACK_ROWS;
+    const int64_t G = priv ? GEMV_GROUPS : GEMM_GROUPS;
+    const int64_t ngc = (ngroups + G - 1) / G;
+    /* too few weight chunks to keep every thread busy: split the activation rows too */
+    int64_t nmc = 1;
+    if (!priv && ngc < 4 * p->nth) {
+        nmc = (4 * p->nth + ngc - 1) / ngc;
+        if (nmc > (M + 15) / 16)
+            nmc = (M + 15) / 16;
+    }
+    const int64_t MC = (M + nmc - 1) / nmc;
+    nmc = (M + MC - 1) / MC;
+    char *pbuf = p->priv + (priv ? cpu_align((size_t)M * arow) : 0);
+    const char *A = cpu_data(a);
+    float *O = (float *)cpu_data(node);
+    for (int64_t u; (u = atomic_fetch_add(&p->plan->next, 1)) < ngc * nmc;) {
+        const int64_t gc = u / nmc, mc = u % nmc;
+        const int64_t n0 = gc * G * AG_PACK_ROWS, nr = N - n0 < G * AG_PACK_ROWS ? N - n0 : G * AG_PACK_ROWS;
+        const int64_t m0 = mc * MC, mr = M - m0 < MC ? M - m0 : MC;
+        const void *W = (const char *)packed + (size_t)(gc * G) * gbytes;
+        if (!packed) {
+            ag_pack_rows(wt, A + (size_t)n0 * a->nb[1], a->nb[1], nr, K, pbuf);
+            W = pbuf;
+        }
+        ag_packed_matmul(wt, K, W, nr, act + (size_t)m0 * arow, arow, mr, O + (size_t)m0 * (size_t)N + n0, (size_t)N);
+    }
+}
+
+/* 2-D F16/F32 weights as packed groups against the F32 activation rows as they are. */
+static void mm_fpacked(const cpu_params *p, ag_tensor *node)
+{
+    const ag_tensor *a = node->src[0], *b = node->src[1];
+    const ag_type wt = a->type;
+    const int64_t K = a->ne[0], N = a->ne[1], M = ag_nrows(b);
+    const void *packed = p->plan->packed;
+    const size_t gbytes = ag_packed_size(wt, AG_PACK_ROWS, K);
+    const int64_t ngroups = (N + AG_PACK_ROWS - 1) / AG_PACK_ROWS;
+    const int64_t G = fchunk_groups(wt, K), ngc = (ngroups + G - 1) / G;
+    int64_t nmc = 1;
+    if (ngc < 4 * p->nth) {
+        nmc = (4 * p->nth + ngc - 1) / ngc;
+        if (nmc > (M + 11) / 12)
+            nmc = (M + 11) / 12;
+    }
+    const int64_t MC = (M + nmc - 1) / nmc;
+    nmc = (M + MC - 1) / MC;
+    const float *B = (const float *)cpu_data(b);
+    const char *A = cpu_data(a);
+    float *O = (float *)cpu_data(node);
+    for (int64_t u; (u = atomic_fetch_add(&p->plan->next, 1)) < ngc * nmc;) {
+        const int64_t gc = u / nmc, mc = u % nmc;
+        const int64_t n0 = gc * G * AG_PACK_ROWS, nr = N - n0 < G * AG_PACK_ROWS ? N - n0 : G * AG_PACK_ROWS;
+        const int64_t m0 = mc * MC, mr = M - m0 < MC ? M - m0 : MC;
+        const void *W = (const char *)packed + (size_t)(gc * G) * gbytes;
+        if (!packed) {
+            ag_pack_rows(wt, A + (size_t)n0 * a->nb[1], a->nb[1], nr, K, p->priv);
+            W = p->priv;
+        }
+        ag_packed_matmul_f(wt, K, W, nr, B + (size_t)m0 * (size_t)K, (size_t)K, mr, O + (size_t)m0 * (size_t)N + n0,
+                           (size_t)N);
+    }
+}
+
 static void mm_dot(const cpu_params *p, ag_tensor *node)
 {
     const ag_tensor *a = node->src[0], *b = node->src[1];
@@ -88,13 +248,19 @@ static void mm_dot(const cpu_params *p, ag_tensor *node)
     const size_t act_row = quant_act ? ag_row_size(AG_TYPE_Q8_0, K) : (size_t)K * sizeof(float);
     const char *act = cpu_data(b);
     if (quant_act) {
-        int64_t r0, r1;
-        cpu_range(ag_nrows(b), p->ith, p->nth, &r0, &r1);
-        for (int64_t r = r0; r < r1; r++)
-            ag_quantize_row_q8_0((const float *)cpu_data(b) + r * K, (ag_block_q8_0 *)(p->work + (size_t)r * act_row),
-                                 K);
-        cpu_barrier(p);
-        act = p->work;
+        const bool priv = ag_nrows(b) <= PRIV_M;
+        char *dst = priv ? p->priv : p->work;
+        if (!p->plan->act_ready) {
+            int64_t r0 = 0, r1 = ag_nrows(b);
+            if (!priv)
+                cpu_range(ag_nrows(b), p->ith, p->nth, &r0, &r1);
+            for (int64_t r = r0; r < r1; r++)
+                ag_quantize_row_q8_0((const float *)cpu_data(b) + r * K, (ag_block_q8_0 *)(dst + (size_t)r * act_row),
+                                     K);
+            if (!priv)
+                cpu_barrier(p);
+        }
+        act = dst;
     }
     /* split weight rows (flattened over batches) unless there are too few for the threads */
     const int64_t R = nbatch * N;
@@ -123,8 +289,10 @@ static void mm_dot(const cpu_params *p, ag_tensor *node)
 
 void cpu_op_mul_mat(const cpu_params *p, ag_tensor *node)
 {
-    if (use_gemm(node))
-        mm_gemm(p, node);
-    else
-        mm_dot(p, node);
+    switch (kind_of(node, p->plan->packed != NULL)) {
+    case MM_SGEMM: mm_gemm(p, node); break;
+    case MM_PACKED: mm_packed(p, node); break;
+    case MM_FPACKED: mm_fpacked(p, node); break;
+    case MM_DOT: mm_dot(p, node); break;
+    }
 }

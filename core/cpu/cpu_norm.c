@@ -1,6 +1,7 @@
 /* Row-wise normalisations and softmax, and rotary position embedding. Statistics are summed
  * in double: rows are long (4096+) and cancellation in the variance is real. */
 #include "cpu/cpu_internal.h"
+#include "anygpt/quant.h"
 
 #include <math.h>
 #include <string.h>
@@ -93,13 +94,31 @@ void cpu_op_group_norm(const cpu_params *p, ag_tensor *node)
     const int64_t n_blocks = (int64_t)G * node->ne[3];
     int64_t b0, b1;
     cpu_range(n_blocks, p->ith, p->nth, &b0, &b1);
+    const ag_tensor *wt = node->src[1], *bs = node->src[2];
+    const float *W = wt ? (const float *)cpu_data(wt) : NULL, *B = bs ? (const float *)cpu_data(bs) : NULL;
+    const bool silu = node->op_params[2] != 0;
+    const int64_t plane = node->ne[0] * node->ne[1], cpg = node->ne[2] / G;
     for (int64_t b = b0; b < b1; b++) {
         float mean, inv;
         const float *x = X + b * gsize;
         float *o = O + b * gsize;
         moments(x, gsize, eps, &mean, &inv);
-        for (int64_t i = 0; i < gsize; i++)
-            o[i] = (x[i] - mean) * inv;
+        if (!W && !B && !silu) {
+            for (int64_t i = 0; i < gsize; i++)
+                o[i] = (x[i] - mean) * inv;
+            continue;
+        }
+        /* channel by channel: (x - mean) * inv * w + b, then the activation */
+        const int64_t c0 = (b % G) * cpg;
+        for (int64_t c = 0; c < cpg; c++) {
+            const float w = W ? W[c0 + c] : 1.0f, bias = B ? B[c0 + c] : 0.0f;
+            const float *xc = x + c * plane;
+            float *oc = o + c * plane;
+            for (int64_t i = 0; i < plane; i++)
+                oc[i] = (xc[i] - mean) * inv * w + bias;
+            if (silu)
+                ag_vec_silu(oc, oc, plane);
+        }
     }
 }
 
@@ -145,10 +164,10 @@ void cpu_op_softmax(const cpu_params *p, ag_tensor *node)
     }
 }
 
-size_t cpu_work_rope(const ag_tensor *node, int nth)
+size_t cpu_priv_rope(const ag_tensor *node)
 {
     const size_t half = (size_t)node->op_params[0] / 2;
-    return (size_t)nth * cpu_align(half * (sizeof(double) + 2 * sizeof(float)));
+    return cpu_align(half * (sizeof(double) + 2 * sizeof(float)));
 }
 
 void cpu_op_rope(const cpu_params *p, ag_tensor *node)
@@ -161,7 +180,7 @@ void cpu_op_rope(const cpu_params *p, ag_tensor *node)
     const bool neox = node->op_params[1] == AG_ROPE_NEOX;
     const double base = ag_op_param_f32(node, 2), fscale = ag_op_param_f32(node, 3);
     const int64_t D = a->ne[0], H = a->ne[1], T = a->ne[2];
-    char *scratch = p->work + (size_t)p->ith * cpu_align((size_t)half * (sizeof(double) + 2 * sizeof(float)));
+    char *scratch = p->priv;
     double *inv_freq = (double *)scratch;
     float *cs = (float *)(inv_freq + half), *sn = cs + half;
     for (int i = 0; i < half; i++)

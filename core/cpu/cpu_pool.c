@@ -32,6 +32,7 @@ struct cpu_pool {
 
     atomic_int bar_count;
     atomic_uint bar_phase;
+    bool bar_flag; /* cpu_pool_barrier_check: what the last thread in saw */
 };
 
 typedef struct {
@@ -160,6 +161,21 @@ void cpu_pool_run(cpu_pool *p, cpu_job_fn fn, void *arg)
         else
             sched_yield();
     }
+}
+
+bool cpu_pool_barrier_check(cpu_pool *p, atomic_int *flag)
+{
+    unsigned phase = atomic_load(&p->bar_phase);
+    if (atomic_fetch_add(&p->bar_count, 1) == p->nth - 1) {
+        /* nobody reads bar_flag of the previous phase any more: all threads are in here */
+        p->bar_flag = atomic_load(flag) != 0;
+        atomic_store(&p->bar_count, 0);
+        atomic_fetch_add(&p->bar_phase, 1);
+        notify(p, &p->cv_bar, &p->bar_sleepers);
+        return p->bar_flag;
+    }
+    wait_change(p, &p->bar_phase, phase, &p->cv_bar, &p->bar_sleepers);
+    return p->bar_flag;
 }
 
 void cpu_pool_barrier(cpu_pool *p)

@@ -239,6 +239,25 @@ bool ag_gguf_get_f32(const ag_gguf *f, const char *key, float *out)
     return true;
 }
 
+bool ag_gguf_get_f64(const ag_gguf *f, const char *key, double *out)
+{
+    const ag_gguf_kv *kv = find_kv(f, key);
+    if (!kv)
+        return false;
+    const uint8_t *p = f->data + kv->value_off;
+    if (kv->type == AG_GGUF_FLOAT64) {
+        memcpy(out, p, 8);
+    } else if (kv->type == AG_GGUF_FLOAT32) {
+        float v;
+        memcpy(&v, p, 4);
+        *out = v;
+    } else {
+        ag_set_error("%s: key '%s' has type %s, expected f64", f->label, key, ag_gguf_type_str(kv->type));
+        return false;
+    }
+    return true;
+}
+
 bool ag_gguf_get_bool(const ag_gguf *f, const char *key, bool *out)
 {
     const ag_gguf_kv *kv = find_kv(f, key);

@@ -3,6 +3,7 @@
 #include "gguf_internal.h"
 
 #include "anygpt/error.h"
+#include "anygpt/limits.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -121,6 +122,16 @@ static int parse_plain(cursor *c, const char *key, ag_gguf_type t, const char *w
     return 0;
 }
 
+/* Checked after the file-size bounds (which give the more telling message for a corrupt count). */
+static int too_long(const cursor *c, const ag_gguf_kv *kv)
+{
+    if (kv->arr_n <= AG_MAX_GGUF_ARRAY)
+        return 0;
+    ag_set_error("%s: key '%s': array of %" PRIu64 " elements, more than the %d accepted", c->label, kv->key,
+                 kv->arr_n, AG_MAX_GGUF_ARRAY);
+    return -1;
+}
+
 static int parse_array(cursor *c, ag_gguf_kv *kv)
 {
     uint32_t et;
@@ -144,6 +155,8 @@ static int parse_array(cursor *c, ag_gguf_kv *kv)
                          c->label, kv->key, kv->arr_n, left);
             return -1;
         }
+        if (too_long(c, kv))
+            return -1;
         kv->str_offs = malloc(((size_t)kv->arr_n ? (size_t)kv->arr_n : 1) * sizeof *kv->str_offs);
         if (!kv->str_offs) {
             ag_set_error("%s: out of memory", c->label);
@@ -155,6 +168,12 @@ static int parse_array(cursor *c, ag_gguf_kv *kv)
             kv->str_offs[j] = c->pos;
             if (rd_str(c, &s, &len, "string array element"))
                 return -1;
+            if (len > AG_MAX_GGUF_STRING) {
+                ag_set_error("%s: key '%s': string element %" PRIu64 " is %" PRIu64 " bytes, more than the %d "
+                             "accepted",
+                             c->label, kv->key, j, len, AG_MAX_GGUF_STRING);
+                return -1;
+            }
         }
         return 0;
     }
@@ -165,6 +184,8 @@ static int parse_array(cursor *c, ag_gguf_kv *kv)
                      c->label, kv->key, kv->arr_n, ag_gguf_type_str(et), es, left);
         return -1;
     }
+    if (too_long(c, kv))
+        return -1;
     if (kv->arr_type == AG_GGUF_BOOL) {
         for (uint64_t j = 0; j < kv->arr_n; j++) {
             if (c->p[c->pos + j] > 1) {
@@ -217,6 +238,11 @@ static int parse_kv(cursor *c, int64_t idx, ag_gguf_kv *kv)
         uint64_t len;
         if (rd_str(c, &s, &len, "string value"))
             return -1;
+        if (len > AG_MAX_GGUF_STRING) {
+            ag_set_error("%s: key '%s': string value of %" PRIu64 " bytes, more than the %d accepted", c->label,
+                         kv->key, len, AG_MAX_GGUF_STRING);
+            return -1;
+        }
         if (!(kv->str = dup_n(s, (size_t)len))) {
             ag_set_error("%s: out of memory", c->label);
             return -1;
@@ -392,6 +418,15 @@ static int check_tensor_data(ag_gguf *f, size_t info_end)
                          f->label, t->name, t->offset, a);
             return -1;
         }
+        /* the data is used in place (mapped): a small general.alignment must still leave every
+         * element on its natural boundary (F32/I32: 4 bytes, F16 and the quant blocks: 2) */
+        size_t el = t->type == AG_TYPE_F32 || t->type == AG_TYPE_I32 ? 4 : 2;
+        if ((f->data_offset + (size_t)(t->offset % el)) % el != 0) {
+            ag_set_error("%s: tensor '%s': data at file offset %" PRIu64 " is not aligned to its %zu-byte elements "
+                         "(general.alignment %zu)",
+                         f->label, t->name, (uint64_t)f->data_offset + t->offset, el, a);
+            return -1;
+        }
         if (t->offset > room) {
             ag_set_error("%s: tensor '%s' data [offset %" PRIu64 " in the data section at %zu, %zu bytes] runs "
                          "past the end of the file (%zu bytes)",
@@ -466,6 +501,16 @@ static int check_header(cursor *c, ag_gguf *f, uint64_t *n_tensors, uint64_t *n_
         ag_set_error("%s: header claims %" PRIu64 " tensors and %" PRIu64 " key-value pairs, more than the %zu "
                      "bytes after the header can hold",
                      c->label, *n_tensors, *n_kv, left);
+        return -1;
+    }
+    if (*n_kv > AG_MAX_GGUF_KVS) {
+        ag_set_error("%s: header claims %" PRIu64 " key-value pairs, more than the %d accepted", c->label, *n_kv,
+                     AG_MAX_GGUF_KVS);
+        return -1;
+    }
+    if (*n_tensors > AG_MAX_GGUF_TENSORS) {
+        ag_set_error("%s: header claims %" PRIu64 " tensors, more than the %d accepted", c->label, *n_tensors,
+                     AG_MAX_GGUF_TENSORS);
         return -1;
     }
     return 0;

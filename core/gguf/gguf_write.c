@@ -188,6 +188,7 @@ int ag_gguf_set_u32(ag_gguf_writer *w, const char *key, uint32_t v) { return set
 int ag_gguf_set_i32(ag_gguf_writer *w, const char *key, int32_t v) { return set_scalar(w, key, AG_GGUF_INT32, &v); }
 int ag_gguf_set_u64(ag_gguf_writer *w, const char *key, uint64_t v) { return set_scalar(w, key, AG_GGUF_UINT64, &v); }
 int ag_gguf_set_f32(ag_gguf_writer *w, const char *key, float v) { return set_scalar(w, key, AG_GGUF_FLOAT32, &v); }
+int ag_gguf_set_f64(ag_gguf_writer *w, const char *key, double v) { return set_scalar(w, key, AG_GGUF_FLOAT64, &v); }
 
 int ag_gguf_set_bool(ag_gguf_writer *w, const char *key, bool v)
 {

@@ -2,6 +2,7 @@
  * pairs), grouped-query attention over an F16 or F32 KV cache, SwiGLU feed-forward. */
 #include "anygpt/llama.h"
 #include "anygpt/error.h"
+#include "anygpt/limits.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -102,6 +103,15 @@ static int bind_tensors(ag_llama *m)
         m->output = m->tok_embd;
     else if (!ag_weights_get_shaped(m->w, "output.weight", 2, (const int64_t[]){e, v}))
         return -1;
+    /* block_count sizes allocations: the file must hold its last block before any is made (a
+     * hostile header asks for 2^30 layers in a few bytes) */
+    char last[64];
+    snprintf(last, sizeof last, "blk.%d.attn_norm.weight", hp->n_layer - 1);
+    if (!ag_weights_find(m->w, last)) {
+        ag_set_error("%s: llama.block_count is %d but the file has no tensor %s", ag_weights_path(m->w),
+                     hp->n_layer, last);
+        return -1;
+    }
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
     if (!m->layers)
         return -1;
@@ -149,6 +159,15 @@ static int alloc_cache(ag_llama *m)
         l->k_cache->flags |= AG_FLAG_PARAM;
         l->v_cache->flags |= AG_FLAG_PARAM;
         total += 2 * ((ag_nbytes(l->k_cache) + align - 1) / align * align);
+        if (total > AG_MAX_KV_CACHE_BYTES) /* checked per layer: the sum cannot wrap */
+            break;
+    }
+    if (total > AG_MAX_KV_CACHE_BYTES) {
+        ag_set_error("%s: a KV cache of %d tokens needs more than the %.0f GiB accepted (%.1f GiB counted so far): "
+                     "ask for a shorter context (element property context-length)",
+                     ag_weights_path(m->w), m->n_ctx, (double)AG_MAX_KV_CACHE_BYTES / (1u << 30),
+                     (double)total / (1u << 30));
+        return -1;
     }
     m->cache_buf = ag_buffer_alloc(m->be, total);
     if (!m->cache_buf) {
@@ -188,7 +207,7 @@ ag_llama *ag_llama_load(ag_backend *be, const char *path, int32_t n_ctx, ag_type
     if (!m->w || read_hparams(m, path) != 0 || bind_tensors(m) != 0)
         goto fail;
     m->n_ctx = n_ctx > 0 ? n_ctx : m->hp.n_ctx_train;
-    if (m->n_ctx < 1 || m->n_ctx > (1 << 20)) {
+    if (m->n_ctx < 1 || m->n_ctx > AG_MAX_CONTEXT) {
         ag_set_error("%s: context length %d out of range", path, m->n_ctx);
         goto fail;
     }
@@ -248,6 +267,16 @@ static ag_tensor *cache_view(ag_ctx *ctx, ag_tensor *cache, int32_t n_kv)
                    (const size_t[]){cache->nb[0], cache->nb[1], cache->nb[2]}, 0);
 }
 
+/* Puts t (and what it needs) into the graph now, fixing the order of execution, without making
+ * it a graph output (expand marks roots as outputs, and outputs are never reused). */
+static int expand_now(ag_graph *g, ag_tensor *t)
+{
+    if (ag_graph_expand(g, t) != 0)
+        return -1;
+    t->flags &= ~AG_FLAG_OUTPUT;
+    return 0;
+}
+
 /* Build the graph of one batch; returns the logits tensor or NULL. */
 static ag_tensor *build(ag_llama *m, ag_graph *g, ag_tensor *ids, ag_tensor *pos, int32_t n, bool every_logit)
 {
@@ -261,9 +290,14 @@ static ag_tensor *build(ag_llama *m, ag_graph *g, ag_tensor *ids, ag_tensor *pos
     for (int il = 0; il < hp->n_layer; il++) {
         const llama_layer *l = &m->layers[il];
         ag_tensor *h = ag_mul(ctx, ag_rms_norm(ctx, x, hp->rms_eps), l->attn_norm);
-        ag_tensor *q = ag_reshape_3d(ctx, ag_mul_mat(ctx, l->wq, h), hd, hp->n_head, n);
-        ag_tensor *k = ag_reshape_3d(ctx, ag_mul_mat(ctx, l->wk, h), hd, hp->n_head_kv, n);
-        ag_tensor *v = ag_reshape_3d(ctx, ag_mul_mat(ctx, l->wv, h), hd, hp->n_head_kv, n);
+        ag_tensor *q = ag_mul_mat(ctx, l->wq, h), *k = ag_mul_mat(ctx, l->wk, h), *v = ag_mul_mat(ctx, l->wv, h);
+        /* q, k and v back to back: the cpu backend prepares h once for the three and runs them
+         * without a barrier in between */
+        if (expand_now(g, q) != 0 || expand_now(g, k) != 0 || expand_now(g, v) != 0)
+            return NULL;
+        q = ag_reshape_3d(ctx, q, hd, hp->n_head, n);
+        k = ag_reshape_3d(ctx, k, hd, hp->n_head_kv, n);
+        v = ag_reshape_3d(ctx, v, hd, hp->n_head_kv, n);
         q = ag_rope(ctx, q, pos, hp->n_rot, AG_ROPE_INTERLEAVED, hp->rope_base, 1.0f);
         k = ag_rope(ctx, k, pos, hp->n_rot, AG_ROPE_INTERLEAVED, hp->rope_base, 1.0f);
         /* the cache writes go into the graph before anything that reads the cache */
@@ -276,9 +310,10 @@ static ag_tensor *build(ag_llama *m, ag_graph *g, ag_tensor *ids, ag_tensor *pos
         x = ag_add(ctx, x, ag_mul_mat(ctx, l->wo, att));
 
         h = ag_mul(ctx, ag_rms_norm(ctx, x, hp->rms_eps), l->ffn_norm);
-        ag_tensor *gate = ag_silu(ctx, ag_mul_mat(ctx, l->w_gate, h));
-        ag_tensor *up = ag_mul_mat(ctx, l->w_up, h);
-        x = ag_add(ctx, x, ag_mul_mat(ctx, l->w_down, ag_mul(ctx, gate, up)));
+        ag_tensor *gate = ag_mul_mat(ctx, l->w_gate, h), *up = ag_mul_mat(ctx, l->w_up, h);
+        if (expand_now(g, gate) != 0 || expand_now(g, up) != 0) /* back to back, as q/k/v */
+            return NULL;
+        x = ag_add(ctx, x, ag_mul_mat(ctx, l->w_down, ag_mul(ctx, ag_silu(ctx, gate), up)));
         if (!x)
             return NULL;
     }

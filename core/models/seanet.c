@@ -5,6 +5,7 @@
  * last window complete; ConvTranspose trims k-s (right (k-s)/2). */
 #include "anygpt/seanet.h"
 #include "anygpt/error.h"
+#include "anygpt/limits.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -319,7 +320,7 @@ static int read_hparams(ag_seanet *m, const char *path)
         return -1;
     }
     ag_seanet_info *in = &m->info;
-    if (!get_u32(f, arch, "sample_rate", &in->sample_rate, 1, 1 << 20, path) ||
+    if (!get_u32(f, arch, "sample_rate", &in->sample_rate, 1, AG_MAX_MODEL_DIM, path) ||
         !get_u32(f, arch, "n_filters", &m->n_filters, 1, 4096, path) ||
         !get_u32(f, arch, "dimension", &in->dimension, 1, 65536, path) ||
         !get_u32(f, arch, "lstm_layers", &m->lstm_layers, 1, 16, path) ||
@@ -327,7 +328,7 @@ static int read_hparams(ag_seanet *m, const char *path)
         !get_u32(f, arch, "last_kernel_size", &m->last_kernel, 1, 63, path) ||
         !get_u32(f, arch, "residual_kernel_size", &m->res_kernel, 1, 63, path) ||
         !get_u32(f, arch, "compress", &m->compress, 1, 64, path) ||
-        !get_u32(f, arch, "codebook_size", &in->codebook_size, 1, 1 << 20, path) ||
+        !get_u32(f, arch, "codebook_size", &in->codebook_size, 1, AG_MAX_MODEL_DIM, path) ||
         !get_u32(f, arch, "n_q", &in->n_q, 1, 64, path))
         return -1;
     char k[96];
@@ -359,7 +360,7 @@ static int read_hparams(ag_seanet *m, const char *path)
         m->ratios[i] = r[i];
         in->hop *= r[i];
     }
-    if (((int64_t)m->n_filters << m->n_ratios) > 65536 || in->hop > (1 << 20) || m->res_kernel % 2 == 0) {
+    if (((int64_t)m->n_filters << m->n_ratios) > 65536 || in->hop > AG_MAX_MODEL_DIM || m->res_kernel % 2 == 0) {
         ag_set_error("%s: unsupported SEANet shape", path);
         return -1;
     }

@@ -247,7 +247,12 @@ static int take_token(gen *g, int32_t id)
         return 0;
     if (g->span == AG_MODALITY_MUSIC)
         code %= 2048; /* value = code + 2048 * layer; the layer is the position in the frame */
-    return push_code(g, code);
+    if (push_code(g, code) != 0)
+        return -1;
+    const int cb = g->span == AG_MODALITY_MUSIC ? 4 : 1;
+    if (g->n_codes % (size_t)cb == 0 && g->cb && g->cb->on_item_progress)
+        g->cb->on_item_progress(g->cb->user, (ag_modality)g->span, g->codes, g->n_codes / (size_t)cb, cb);
+    return 0;
 }
 
 static bool is_end(const ag_session *s, int32_t id)

@@ -1,6 +1,7 @@
 /* AnyGPT prompt assembly: see anygpt/session.h and specs/anygpt.md. */
 #include "anygpt/session.h"
 #include "anygpt/error.h"
+#include "anygpt/limits.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,6 +128,16 @@ char *ag_prompt_build(const ag_prompt_desc *d) {
     }
     if (d->n_history && !d->history) {
         ag_set_error("prompt: history count without turns");
+        return NULL;
+    }
+    /* limits.h: a message or item past these cannot fit any context; refused before the prompt
+     * text (and its tokens) are built */
+    size_t text_len = d->text ? strlen(d->text) : 0;
+    if (text_len > AG_MAX_MESSAGE_BYTES || d->n_codes > AG_MAX_CONTEXT) {
+        ag_set_error("prompt: a %s of %zu %s, more than the %d accepted", text_len > AG_MAX_MESSAGE_BYTES ? "message" : "token item",
+                     text_len > AG_MAX_MESSAGE_BYTES ? text_len : d->n_codes,
+                     text_len > AG_MAX_MESSAGE_BYTES ? "bytes" : "codes",
+                     text_len > AG_MAX_MESSAGE_BYTES ? AG_MAX_MESSAGE_BYTES : AG_MAX_CONTEXT);
         return NULL;
     }
     sbuf b = {0};

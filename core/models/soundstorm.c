@@ -5,6 +5,7 @@
  * The masked decoding is in soundstorm_decode.c. */
 #include "anygpt/soundstorm.h"
 #include "anygpt/error.h"
+#include "anygpt/limits.h"
 #include "soundstorm_internal.h"
 
 #include <math.h>
@@ -26,6 +27,7 @@ struct ag_soundstorm {
     ag_graph *g;
     int64_t g_n;
     ag_tensor *in_ids, *in_cond, *in_pos, *out_logits;
+    ag_soundstorm_timing timing; /* of the last generate */
 };
 
 static ag_tensor *wget(ag_soundstorm *m, int n_dims, const int64_t *ne, const char *fmt, ...)
@@ -239,7 +241,7 @@ static int read_hparams(ag_soundstorm *m, const char *path)
         !get_u32(f, "conv_kernel", &in->conv_kernel, 1, 255, path) ||
         !get_u32(f, "codebook_size", &in->codebook_size, 2, 1 << 16, path) ||
         !get_u32(f, "num_quantizers", &in->n_q, 1, 64, path) ||
-        !get_u32(f, "semantic_vocab", &in->semantic_vocab, 1, 1 << 20, path) ||
+        !get_u32(f, "semantic_vocab", &in->semantic_vocab, 1, AG_MAX_MODEL_DIM, path) ||
         !get_f32(f, "rope_theta", &m->theta, path) || !get_f32(f, "norm_eps", &m->eps, path) ||
         !get_f32(f, "chan_norm_eps", &m->chan_eps, path))
         return -1;
@@ -286,6 +288,10 @@ void ag_soundstorm_free(ag_soundstorm *m)
 }
 
 const ag_soundstorm_info *ag_soundstorm_info_of(const ag_soundstorm *m) { return &m->info; }
+
+ag_soundstorm_timing *ss_timing(ag_soundstorm *m) { return &m->timing; }
+
+void ag_soundstorm_last_timing(const ag_soundstorm *m, ag_soundstorm_timing *t) { *t = m->timing; }
 
 /* Runs the network on a grid already validated; raw logits [n_q][n][K] (the graph's layout).
  * scratch: n * n_q ints. */

@@ -6,8 +6,22 @@
 #include "soundstorm_internal.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* host-side picking runs on up to this many threads, when a pass has this many logits */
+#define PICK_MAX_THREADS 8
+#define PICK_MIN_LOGITS (1 << 18)
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 
 int64_t ag_soundstorm_mask_count(int steps, int i, int64_t n)
 {
@@ -29,28 +43,52 @@ typedef struct {
     uint64_t seed, i;
 } ss_rng;
 
-/* splitmix64 of draw i (see soundstorm.h), as a 24-bit uniform in [0, 1) */
-static float rng_uniform(ss_rng *r)
+/* splitmix64 of draw i (see soundstorm.h), as a 24-bit uniform in [0, 1): a pure function of
+ * (seed, i), so rows can be picked in parallel, each knowing its draws' indices */
+static float rng_uniform_at(uint64_t seed, uint64_t i)
 {
-    uint64_t z = r->seed + (++r->i) * 0x9E3779B97F4A7C15ull;
+    uint64_t z = seed + i * 0x9E3779B97F4A7C15ull;
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     z ^= z >> 31;
     return (float)(z >> 40) * (1.0f / 16777216.0f);
 }
 
-static int cmp_desc(const void *a, const void *b)
+/* The value at index k (0-based) of a sorted descending, by quickselect (a[] is reordered): the
+ * same value a full sort gives, in O(n) instead of O(n log n) per row. Comparisons only, so a NaN
+ * cannot make the loops run past the bounds. */
+static float kth_largest(float *a, int64_t n, int64_t k)
 {
-    const float x = *(const float *)a, y = *(const float *)b;
-    return (x < y) - (x > y);
+    int64_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        const float pivot = a[lo + (hi - lo) / 2];
+        int64_t i = lo, j = hi;
+        while (i <= j) {
+            while (a[i] > pivot)
+                i++;
+            while (a[j] < pivot)
+                j--;
+            if (i <= j) {
+                const float t = a[i];
+                a[i++] = a[j];
+                a[j--] = t;
+            }
+        }
+        if (k <= j)
+            hi = j;
+        else if (k >= i)
+            lo = i;
+        else
+            return a[k];
+    }
+    return a[k];
 }
 
 /* keep[] = the k largest of l[0..K) (ties at the k-th value to the lower index), like topk. */
 static void top_k(const float *l, int64_t K, int64_t k, float *sorted, unsigned char *keep)
 {
     memcpy(sorted, l, (size_t)K * sizeof *sorted);
-    qsort(sorted, (size_t)K, sizeof *sorted, cmp_desc);
-    const float kth = sorted[k - 1];
+    const float kth = kth_largest(sorted, K, k - 1);
     int64_t above = 0;
     for (int64_t j = 0; j < K; j++)
         above += l[j] > kth;
@@ -76,49 +114,94 @@ static int cmp_score(const void *a, const void *b)
 }
 
 typedef struct {
-    float *logits, *sorted, *score; /* logits in the graph's [n_q][n][K] layout */
+    float *logits, *sorted, *score; /* logits in the graph's [n_q][n][K] layout; sorted, keep: K per thread */
     unsigned char *keep;
     int32_t *ids, *scratch;
     ss_score *order;
+    int nth;
 } ss_work;
 
-/* Pick a token per row: argmax, or top-k then (temp > 0) Gumbel sampling; with want_score the
- * reference's confidence score 1 - softmax(top-k logits)[pick]. */
-static void pick(ag_soundstorm *m, ss_work *w, int64_t n, bool filtered, float temp, bool want_score, ss_rng *rng)
+typedef struct {
+    const ss_work *w;
+    int64_t n, nq, K, r0, r1;
+    bool filtered, want_score;
+    float temp;
+    uint64_t seed, i0; /* draw (r, j) is i0 + r * K + j + 1 */
+    float *sorted;
+    unsigned char *keep;
+} pick_job;
+
+/* Rows [r0, r1): a token per row: argmax, or top-k then (temp > 0) Gumbel sampling; with
+ * want_score the reference's confidence score 1 - softmax(top-k logits)[pick]. */
+static void pick_rows(const pick_job *jb)
 {
-    const int64_t K = ag_soundstorm_info_of(m)->codebook_size, nq = ag_soundstorm_info_of(m)->n_q, k = (int64_t)ceil((1.0 - 0.7) * (double)K);
-    for (int64_t r = 0; r < n * nq; r++) { /* row r = frame * nq + level, as the grid */
+    const ss_work *w = jb->w;
+    const int64_t K = jb->K, nq = jb->nq, n = jb->n, k = (int64_t)ceil((1.0 - 0.7) * (double)K);
+    const float temp = jb->temp;
+    for (int64_t r = jb->r0; r < jb->r1; r++) { /* row r = frame * nq + level, as the grid */
         const float *l = w->logits + ((r % nq) * n + r / nq) * K;
-        if (filtered)
-            top_k(l, K, k, w->sorted, w->keep);
+        unsigned char *keep = jb->keep;
+        if (jb->filtered)
+            top_k(l, K, k, jb->sorted, keep);
         else
-            memset(w->keep, 1, (size_t)K);
+            memset(keep, 1, (size_t)K);
         int64_t best = -1;
         float bv = -INFINITY;
         for (int64_t j = 0; j < K; j++) {
             float v = l[j];
             if (temp > 0.0f) {
-                const float u = rng_uniform(rng);
+                const float u = rng_uniform_at(jb->seed, jb->i0 + (uint64_t)(r * K + j) + 1);
                 v = v / temp - logf(-logf(u + 1e-10f) + 1e-10f);
             }
-            if (w->keep[j] && (best < 0 || v > bv)) {
+            if (keep[j] && (best < 0 || v > bv)) {
                 best = j;
                 bv = v;
             }
         }
         w->ids[r] = (int32_t)best;
-        if (!want_score)
+        if (!jb->want_score)
             continue;
         float mx = -INFINITY;
         for (int64_t j = 0; j < K; j++)
-            if (w->keep[j] && l[j] > mx)
+            if (keep[j] && l[j] > mx)
                 mx = l[j];
         float sum = 0.0f;
         for (int64_t j = 0; j < K; j++)
-            if (w->keep[j])
+            if (keep[j])
                 sum += expf(l[j] - mx);
         w->score[r] = 1.0f - expf(l[best] - mx) / sum;
     }
+}
+
+static void *pick_thread(void *a)
+{
+    pick_rows(a);
+    return NULL;
+}
+
+/* All n * nq rows, split over the work's threads (the network's own threads are idle now: the
+ * host part of a pass used to run on one core while the others waited). */
+static void pick(ag_soundstorm *m, ss_work *w, int64_t n, bool filtered, float temp, bool want_score, ss_rng *rng)
+{
+    const int64_t K = ag_soundstorm_info_of(m)->codebook_size, nq = ag_soundstorm_info_of(m)->n_q, rows = n * nq;
+    int nth = rows * K >= PICK_MIN_LOGITS ? w->nth : 1;
+    pick_job jobs[PICK_MAX_THREADS];
+    pthread_t th[PICK_MAX_THREADS];
+    bool started[PICK_MAX_THREADS] = {false};
+    for (int t = 0; t < nth; t++)
+        jobs[t] = (pick_job){w, n, nq, K, rows * t / nth, rows * (t + 1) / nth, filtered, want_score, temp,
+                             rng->seed, rng->i, w->sorted + t * K, w->keep + t * K};
+    for (int t = 1; t < nth; t++)
+        started[t] = pthread_create(&th[t], NULL, pick_thread, &jobs[t]) == 0;
+    pick_rows(&jobs[0]);
+    for (int t = 1; t < nth; t++) {
+        if (started[t])
+            pthread_join(th[t], NULL);
+        else
+            pick_rows(&jobs[t]); /* no thread: this one does it */
+    }
+    if (temp > 0.0f)
+        rng->i += (uint64_t)(rows * K);
 }
 
 static void work_free(ss_work *w)
@@ -157,8 +240,10 @@ int ag_soundstorm_generate(ag_soundstorm *m, const int32_t *semantic, int64_t t,
     int32_t *grid = malloc((size_t)rows * sizeof *grid), *cond = malloc((size_t)n * sizeof *cond);
     unsigned char *mask = malloc((size_t)rows), *can = malloc((size_t)rows);
     w.logits = malloc((size_t)(rows * K) * sizeof(float));
-    w.sorted = malloc((size_t)K * sizeof(float));
-    w.keep = malloc((size_t)K);
+    const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    w.nth = cpus < 1 ? 1 : cpus > PICK_MAX_THREADS ? PICK_MAX_THREADS : (int)cpus;
+    w.sorted = malloc((size_t)(K * w.nth) * sizeof(float));
+    w.keep = malloc((size_t)(K * w.nth));
     w.score = malloc((size_t)rows * sizeof(float));
     w.ids = malloc((size_t)rows * sizeof(int32_t));
     w.scratch = malloc((size_t)rows * sizeof(int32_t));
@@ -179,14 +264,24 @@ int ag_soundstorm_generate(ag_soundstorm *m, const int32_t *semantic, int64_t t,
         }
     }
     ss_rng rng = {seed, 0};
+    ag_soundstorm_timing *tm = ss_timing(m);
+    *tm = (ag_soundstorm_timing){0};
+    double host_from = 0;
     for (int64_t q = 0; q < nq; q++) {
         const int passes = q == 0 ? steps + 1 : 1;
         for (int i = 0; i < passes; i++) {
             const int64_t count = q == 0 ? ag_soundstorm_mask_count(steps, i, n) : 0;
             const float temp = (float)((double)i / steps);
             const bool argmax_only = greedy && (q > 0 || count == 0);
+            const double t0 = now_s();
+            if (host_from > 0)
+                tm->host_s += t0 - host_from;
             if (ss_run(m, grid, cond, n, w.scratch, w.logits) != 0)
                 goto out;
+            host_from = now_s();
+            tm->network_s += host_from - t0;
+            tm->fastest_pass_s = tm->passes++ == 0 || host_from - t0 < tm->fastest_pass_s ? host_from - t0
+                                                                                            : tm->fastest_pass_s;
             pick(m, &w, n, !argmax_only, argmax_only ? 0.0f : temp, q == 0 && count > 0, &rng);
             if (q > 0) { /* later levels: overwrite levels >= q of every frame */
                 for (int64_t j = 0; j < n; j++)
@@ -216,6 +311,7 @@ int ag_soundstorm_generate(ag_soundstorm *m, const int32_t *semantic, int64_t t,
             }
         }
     }
+    tm->host_s += now_s() - host_from;
     for (int64_t i = 0; i < t; i++) {
         out[i * L] = semantic[i];
         for (int64_t q = 0; q < nq; q++)

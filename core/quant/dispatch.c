@@ -2,6 +2,9 @@
  * (scalar | avx2 | avx512novnni, the last one only for testing the non-VNNI AVX-512 kernels). */
 #include <pthread.h>
 #include <stdlib.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 #include <string.h>
 
 #include "anygpt/quant.h"
@@ -9,6 +12,16 @@
 
 static ag_kernels g_kernels;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+#if AG_HAVE_X86_KERNELS
+/* CPUID.1:ECX bit 29. Asked directly: clang 14 (the fuzz build's compiler) does not know
+ * __builtin_cpu_supports("f16c"). */
+static bool cpu_has_f16c(void)
+{
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29));
+}
+#endif
 
 static void kernels_init(void)
 {
@@ -24,19 +37,23 @@ static void kernels_init(void)
     else if (cap && strcmp(cap, "avx512novnni") == 0)
         no_vnni = true;
     __builtin_cpu_init();
-    const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                      __builtin_cpu_supports("f16c");
+    const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
     const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
     if (max_level >= 2 && avx512) {
 #if AG_HAVE_AVX512VNNI
-        if (!no_vnni && __builtin_cpu_supports("avx512vnni"))
+        if (!no_vnni && __builtin_cpu_supports("avx512vnni")) {
             ag_kernels_avx512vnni(&g_kernels);
-        else
+            ag_vmath_avx512vnni(&g_kernels);
+        } else
 #endif
+        {
             ag_kernels_avx512(&g_kernels);
+            ag_vmath_avx512(&g_kernels);
+        }
     } else if (max_level >= 1 && avx2) {
         ag_kernels_avx2(&g_kernels);
+        ag_vmath_avx2(&g_kernels);
     }
 #endif
 }
@@ -87,3 +104,7 @@ void ag_vec_dot_rows(ag_type weight_type, int64_t n, const void *w_rows, size_t 
         return;
     ag_kernels_get()->rows[s](n, w_rows, w_stride, nr, act_row, out);
 }
+
+float ag_vec_scale_max(float *x, int64_t n, float scale) { return ag_kernels_get()->scale_max(x, n, scale); }
+float ag_vec_exp_sum(float *x, int64_t n, float sub) { return ag_kernels_get()->exp_sum(x, n, sub); }
+void ag_vec_silu(const float *x, float *y, int64_t n) { ag_kernels_get()->silu(x, y, n); }

@@ -2,6 +2,8 @@
 #include "anygpt/quant.h"
 #include "quant_internal.h"
 
+#include <math.h>
+
 /* F16 -> F32 by table (256 KiB, filled once by ag_kernels_scalar under dispatch's pthread_once):
  * the bit-by-bit conversion would dominate every scalar kernel. */
 static float g_h2f[65536];
@@ -85,8 +87,49 @@ ROWS_VIA_DOT(rows_f16, dot_f16)
 ROWS_VIA_DOT(rows_q8_0, dot_q8_0)
 ROWS_VIA_DOT(rows_q4_0, dot_q4_0)
 
+static void pmm_q8_0(int64_t K, const void *g, int64_t n_rows, const void *act, size_t as, int64_t M, float *out,
+                     size_t ldo)
+{
+    ag_packed_mm_scalar(AG_TYPE_Q8_0, K, g, n_rows, act, as, M, out, ldo);
+}
+
+static void pmm_q4_0(int64_t K, const void *g, int64_t n_rows, const void *act, size_t as, int64_t M, float *out,
+                     size_t ldo)
+{
+    ag_packed_mm_scalar(AG_TYPE_Q4_0, K, g, n_rows, act, as, M, out, ldo);
+}
+
+static float scale_max(float *x, int64_t n, float scale)
+{
+    float mx = -INFINITY;
+    for (int64_t i = 0; i < n; i++) {
+        x[i] *= scale;
+        mx = x[i] > mx ? x[i] : mx;
+    }
+    return mx;
+}
+
+static float exp_sum(float *x, int64_t n, float sub)
+{
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n; i++) {
+        x[i] = expf(x[i] - sub);
+        sum += x[i];
+    }
+    return sum;
+}
+
+static void silu(const float *x, float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = x[i] / (1.0f + expf(-x[i]));
+}
+
 void ag_kernels_scalar(ag_kernels *k)
 {
+    k->scale_max = scale_max;
+    k->exp_sum = exp_sum;
+    k->silu = silu;
     k->name = "scalar";
     k->dot[AG_KSLOT_F32] = dot_f32;
     k->dot[AG_KSLOT_F16] = dot_f16;
@@ -100,4 +143,6 @@ void ag_kernels_scalar(ag_kernels *k)
         g_h2f[i] = ag_fp16_to_fp32((ag_fp16)i);
     k->h2f = h2f_row;
     k->f2h = NULL;
+    k->pmm_q8_0 = pmm_q8_0;
+    k->pmm_q4_0 = pmm_q4_0;
 }

@@ -18,6 +18,7 @@
  * up, so a group of rows prefetches the same position of the next group (matvec went from
  * ~10 to ~19 GB/s with that on the development machine). */
 #include <immintrin.h>
+#include <math.h>
 
 #include "anygpt/quant.h"
 #include "quant_internal.h"
@@ -455,6 +456,23 @@ static void f2h_row(const float *x, ag_fp16 *y, int64_t n)
         y[i] = _cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 }
 
+/* y += alpha * x over F16 x (attention's weighted sum of V rows) */
+static void axpy_f16(int64_t n, float alpha, const ag_fp16 *x, float *y)
+{
+    int64_t i = 0;
+#if defined(AG_ZMM)
+    const __m512 al = _mm512_set1_ps(alpha);
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(VLOAD_H(x + i), al, _mm512_loadu_ps(y + i)));
+#endif
+    const __m256 al8 = _mm256_set1_ps(alpha);
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))), al8,
+                                                _mm256_loadu_ps(y + i)));
+    for (; i < n; i++)
+        y[i] = fmaf(_cvtsh_ss(x[i]), alpha, y[i]);
+}
+
 #if defined(AG_VNNI)
 #define ENTRY_NAME ag_kernels_avx512vnni
 #elif defined(AG_ZMM)
@@ -480,4 +498,12 @@ void ENTRY_NAME(ag_kernels *k)
     k->rows[AG_KSLOT_Q4_0] = rows_q4_0_entry;
     k->h2f = h2f_row;
     k->f2h = f2h_row;
+    k->axpy_f16 = axpy_f16;
+#if defined(AG_VNNI)
+    ag_packed_fill_avx512vnni(k);
+#elif defined(AG_ZMM)
+    ag_packed_fill_avx512(k);
+#else
+    ag_packed_fill_avx2(k);
+#endif
 }

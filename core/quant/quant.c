@@ -14,6 +14,11 @@
 
 void ag_quantize_row_q8_0(const float *x, ag_block_q8_0 *y, int64_t n)
 {
+    const ag_kernels *k = ag_kernels_get();
+    if (k->q8_0_row) {
+        k->q8_0_row(x, y, n);
+        return;
+    }
     const int64_t nb = n / AG_QK8_0;
     for (int64_t i = 0; i < nb; i++) {
         const float *xb = x + i * AG_QK8_0;
@@ -116,6 +121,17 @@ void ag_fp16_to_fp32_row(const ag_fp16 *x, float *y, int64_t n)
     }
     for (int64_t i = 0; i < n; i++)
         y[i] = ag_fp16_to_fp32(x[i]);
+}
+
+void ag_axpy_f16(int64_t n, float alpha, const ag_fp16 *x, float *y)
+{
+    const ag_kernels *k = ag_kernels_get();
+    if (k->axpy_f16) {
+        k->axpy_f16(n, alpha, x, y);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++)
+        y[i] = fmaf(ag_fp16_to_fp32(x[i]), alpha, y[i]);
 }
 
 void ag_dequantize_row(ag_type type, const void *x, float *y, int64_t n)

@@ -93,6 +93,85 @@ static int record_node(vk_ctx *ctx, const ag_tensor *n)
     return 0;
 }
 
+/* Nodes per chunk for a graph of nn nodes: AG_VK_CHUNK_NODES (default 128; 0 = the whole graph
+ * in one command buffer), 0 for small graphs; creates the chunks' command buffers and fences on
+ * first use (0 when that fails: one command buffer still works). */
+static uint32_t chunk_size(vk_ctx *ctx, size_t nn)
+{
+    if (ctx->chunk_nodes < 0) {
+        const char *env = getenv("AG_VK_CHUNK_NODES");
+        ctx->chunk_nodes = env && *env ? atoi(env) : 128;
+        if (ctx->chunk_nodes < 0)
+            ctx->chunk_nodes = 0;
+    }
+    if (ctx->chunk_nodes == 0 || nn < 2 * (size_t)ctx->chunk_nodes)
+        return 0;
+    if (ctx->n_chunk_objs < VK_MAX_CHUNKS) {
+        const VkCommandBufferAllocateInfo ai = {
+            .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+            .commandPool = ctx->cmd_pool,
+            .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+            .commandBufferCount = VK_MAX_CHUNKS,
+        };
+        if (vkAllocateCommandBuffers(ctx->dev, &ai, ctx->chunk_cmd) != VK_SUCCESS) {
+            ctx->chunk_nodes = 0;
+            return 0;
+        }
+        const VkFenceCreateInfo fci = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+        for (; ctx->n_chunk_objs < VK_MAX_CHUNKS; ctx->n_chunk_objs++)
+            if (vkCreateFence(ctx->dev, &fci, NULL, &ctx->chunk_fence[ctx->n_chunk_objs]) != VK_SUCCESS) {
+                vk_chunks_free(ctx);
+                ctx->chunk_nodes = 0;
+                return 0;
+            }
+    }
+    return (uint32_t)ctx->chunk_nodes;
+}
+
+/* ends the recording chunk (ctx->cmd = chunk_cmd[i]) and submits it without waiting */
+static int chunk_submit(vk_ctx *ctx, uint32_t i)
+{
+    ctx->recording = false;
+    VkResult r = vkEndCommandBuffer(ctx->cmd);
+    const VkSubmitInfo si = {
+        .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
+        .commandBufferCount = 1,
+        .pCommandBuffers = &ctx->cmd,
+    };
+    if (r == VK_SUCCESS)
+        r = vkResetFences(ctx->dev, 1, &ctx->chunk_fence[i]);
+    if (r == VK_SUCCESS)
+        r = vkQueueSubmit(ctx->queue, 1, &si, ctx->chunk_fence[i]);
+    if (r != VK_SUCCESS) {
+        ag_set_error("vulkan: submitting a chunk of the graph failed (%s)", vk_result_str(r));
+        return -1;
+    }
+    return 0;
+}
+
+/* waits for the n chunks submitted (scratch and descriptors are reused only after that) */
+static int chunks_wait(vk_ctx *ctx, uint32_t n)
+{
+    if (n == 0)
+        return 0;
+    VkResult r = vkWaitForFences(ctx->dev, n, ctx->chunk_fence, VK_TRUE, UINT64_MAX);
+    if (r != VK_SUCCESS) {
+        ag_set_error("vulkan: waiting for the graph's chunks failed (%s)", vk_result_str(r));
+        return -1;
+    }
+    return 0;
+}
+
+void vk_chunks_free(vk_ctx *ctx)
+{
+    for (uint32_t i = 0; i < ctx->n_chunk_objs; i++)
+        vkDestroyFence(ctx->dev, ctx->chunk_fence[i], NULL);
+    if (ctx->chunk_cmd[0])
+        vkFreeCommandBuffers(ctx->dev, ctx->cmd_pool, VK_MAX_CHUNKS, ctx->chunk_cmd);
+    memset(ctx->chunk_cmd, 0, sizeof ctx->chunk_cmd);
+    ctx->n_chunk_objs = 0;
+}
+
 static int compute_unlocked(ag_backend *be, ag_graph *g)
 {
     vk_ctx *ctx = be->impl;
@@ -126,22 +205,55 @@ static int compute_unlocked(ag_backend *be, ag_graph *g)
     ctx->n_barriers = ctx->n_dispatches = 0;
     ctx->written.n = ctx->read.n = 0;
     vk_descriptors_reset(ctx);
-    if (vk_oneshot_begin(ctx) != 0)
+    /* the last chunk is ctx->cmd (submitted with the host barrier and waited for); the earlier
+     * ones are chunk_cmd[]: a barrier recorded in a later chunk still orders against them
+     * (pipeline barriers cover everything earlier in the queue's submission order) */
+    VkCommandBuffer main_cmd = ctx->cmd;
+    uint32_t n_sub = 0, per = chunk_size(ctx, nn), in_chunk = 0;
+    if (per)
+        ctx->cmd = ctx->chunk_cmd[0];
+    if (vk_oneshot_begin(ctx) != 0) {
+        ctx->cmd = main_cmd;
         return -1;
+    }
+    vk_profile_begin(ctx);
     int rc = 0;
     for (size_t i = 0; i < nn && rc == 0; i++) {
         const ag_tensor *n = ag_graph_node(g, i);
         if (n->op == AG_OP_NONE || n->op == AG_OP_VIEW || ag_nelements(n) == 0)
             continue;
         rc = record_node(ctx, n);
+        if (rc == 0)
+            vk_profile_node(ctx, (int)n->op);
+        /* the first chunk small, so the GPU starts early; the last command buffer is main_cmd */
+        if (rc == 0 && per && ++in_chunk >= (n_sub == 0 ? per / 4 : per) && n_sub + 1 < VK_MAX_CHUNKS &&
+            i + 1 < nn) {
+            rc = chunk_submit(ctx, n_sub);
+            if (rc == 0) {
+                n_sub++;
+                in_chunk = 0;
+                ctx->cmd = n_sub + 1 < VK_MAX_CHUNKS ? ctx->chunk_cmd[n_sub] : main_cmd;
+                rc = vk_oneshot_begin(ctx);
+            }
+        }
     }
     if (rc != 0) {
-        ctx->recording = false;
-        vkEndCommandBuffer(ctx->cmd);
+        if (ctx->recording) {
+            ctx->recording = false;
+            vkEndCommandBuffer(ctx->cmd);
+        }
+        chunks_wait(ctx, n_sub);
+        ctx->cmd = main_cmd;
         scratch_release(ctx);
         return -1;
     }
+    vk_profile_submitted(ctx);
     rc = vk_oneshot_submit(ctx);
+    if (chunks_wait(ctx, n_sub) != 0)
+        rc = -1;
+    ctx->cmd = main_cmd;
+    if (rc == 0)
+        vk_profile_collect(ctx);
     scratch_release(ctx);
     return rc;
 }

@@ -83,7 +83,27 @@ struct vk_ctx {
     size_t n_scratch, cap_scratch;
     vk_range_set written, read;
     uint64_t n_barriers, n_dispatches; /* statistics of the last compute() */
+    /* a big graph goes to the queue in chunks, each submitted while the next is recorded, so the
+     * GPU starts before the host has recorded the whole graph (vk_compute.c) */
+#define VK_MAX_CHUNKS 16
+    VkCommandBuffer chunk_cmd[VK_MAX_CHUNKS];
+    VkFence chunk_fence[VK_MAX_CHUNKS];
+    uint32_t n_chunk_objs; /* command buffers + fences created so far */
+    int chunk_nodes;       /* nodes per chunk (AG_VK_CHUNK_NODES), 0 = one command buffer, -1 = unread */
+    struct vk_profile *prof;           /* AG_VK_PROFILE timestamps (vk_profile.c), else NULL */
+    bool prof_checked;
 };
+
+/* vk_compute.c */
+void vk_chunks_free(vk_ctx *ctx);
+
+/* vk_profile.c: AG_VK_PROFILE=1 times every node with GPU timestamps */
+typedef struct vk_profile vk_profile;
+void vk_profile_begin(vk_ctx *ctx);
+void vk_profile_node(vk_ctx *ctx, int op);
+void vk_profile_submitted(vk_ctx *ctx);
+void vk_profile_collect(vk_ctx *ctx);
+void vk_profile_close(vk_ctx *ctx);
 
 /* vk_memory.c */
 ag_buffer *vk_buffer_alloc(ag_backend *be, size_t size);

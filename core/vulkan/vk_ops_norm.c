@@ -71,6 +71,9 @@ bool vk_supports_group_norm(const vk_ctx *ctx, const ag_tensor *n)
 {
     (void)ctx;
     int g = n->op_params[0];
+    for (int i = 1; i <= 2; i++)
+        if (n->src[i] && (!is_f32c(n->src[i]) || ag_nelements(n->src[i]) != n->ne[2]))
+            return false;
     return is_f32c(n->src[0]) && is_f32c(n) && g > 0 && n->ne[2] % g == 0;
 }
 
@@ -79,11 +82,23 @@ int vk_op_group_norm(vk_ctx *ctx, const ag_tensor *n)
     /* a group of one ne3 slice is ne0*ne1*(C/groups) consecutive values: one "row" each */
     const int64_t groups = n->op_params[0];
     const uint64_t gsize = (uint64_t)(n->ne[0] * n->ne[1] * (n->ne[2] / groups));
+    const ag_tensor *w = n->src[1], *b = n->src[2];
     vk_job j;
     row_job(&j, ctx, "group_norm", n->src[0], gsize * 4, n, gsize * 4, 2, 3, 1, (uint64_t)(groups * n->ne[3]));
+    /* weight and bias are bound whole; the source's window stands in for an absent one */
+    vk_job_tensor(&j, w ? w : n->src[0], w ? 0 : gsize * 4, w ? 5 : -1);
+    vk_job_tensor(&j, b ? b : n->src[0], b ? 0 : gsize * 4, b ? 6 : -1);
+    j.spec[1] = w != NULL;
+    j.spec[2] = b != NULL;
+    j.spec[3] = n->op_params[2] != 0;
+    j.n_spec = 4;
     j.pc[0] = (uint32_t)gsize;
     put_f32(&j.pc[4], ag_op_param_f32(n, 1));
-    j.pc_words = 5;
+    j.base_slot = 7;
+    j.pc[8] = (uint32_t)groups;
+    j.pc[9] = (uint32_t)(n->ne[0] * n->ne[1]);
+    j.pc[10] = (uint32_t)(n->ne[2] / groups);
+    j.pc_words = 11;
     return vk_job_run(ctx, &j);
 }
 

@@ -241,13 +241,16 @@ int vk_op_snake(vk_ctx *ctx, const ag_tensor *n)
 bool vk_supports_glu(const vk_ctx *ctx, const ag_tensor *n)
 {
     (void)ctx;
-    return is_f32c(n->src[0]) && is_f32c(n) && n->src[0]->ne[0] == 2 * n->ne[0];
+    return is_f32c(n->src[0]) && is_f32c(n) && n->src[0]->ne[0] == 2 * n->ne[0] &&
+           (n->op_params[0] == AG_GLU_SIGMOID || n->op_params[0] == AG_GLU_GELU);
 }
 
 int vk_op_glu(vk_ctx *ctx, const ag_tensor *n)
 {
     vk_job j;
     vk_job_init(&j, "glu", WG);
+    j.spec[1] = (uint32_t)n->op_params[0];
+    j.n_spec = 2;
     j.pc[0] = (uint32_t)n->ne[0];
     vk_job_tensor(&j, n->src[0], (size_t)n->ne[0] * 8, 2);
     vk_job_tensor(&j, n, (size_t)n->ne[0] * 4, 3);

@@ -41,6 +41,7 @@ struct ag_backend {
     const ag_backend_iface *iface;
     size_t alignment; /* of tensor offsets inside buffers */
     void *impl;
+    struct ag_backend_turns *turns; /* fair-turn lock (ag_backend_turn_begin), set by the constructors */
 };
 
 /* cpu: n_threads <= 0 picks the number of online processors. */
@@ -67,6 +68,20 @@ const char *ag_backend_name(ag_backend *be);
 const char *ag_backend_device_name(ag_backend *be);
 bool ag_backend_supports_node(ag_backend *be, const ag_tensor *node);
 int ag_backend_compute(ag_backend *be, ag_graph *g);
+
+/* Fair turns when several threads share one backend (elements of a process share one backend
+ * per device): ag_backend_compute runs each graph inside a turn, and turns are given in the
+ * order threads asked for them (FIFO ticket lock). So a thread submitting graph after graph
+ * (LLM decode steps) and another running a few long graphs (SoundStorm passes) interleave, and
+ * neither waits for more than the turn already queued before it. A thread may hold a turn over
+ * several graphs (begin/end nest on the same thread). Both backends are safe to call from
+ * several threads (their own locks guard buffers, scratch and the thread pool / queue); turns
+ * add the order. */
+void ag_backend_turn_begin(ag_backend *be);
+void ag_backend_turn_end(ag_backend *be);
+/* Turns given so far, how many of them had to wait for another thread's turn, and how many
+ * threads wait for one now (any pointer may be NULL). */
+void ag_backend_turn_stats(ag_backend *be, uint64_t *served, uint64_t *waited, int *waiting);
 
 ag_buffer *ag_buffer_alloc(ag_backend *be, size_t size);
 ag_buffer *ag_buffer_from_host(ag_backend *be, void *ptr, size_t size);

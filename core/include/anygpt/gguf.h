@@ -61,6 +61,8 @@ bool ag_gguf_get_u32(const ag_gguf *f, const char *key, uint32_t *out);
 bool ag_gguf_get_i32(const ag_gguf *f, const char *key, int32_t *out);
 bool ag_gguf_get_u64(const ag_gguf *f, const char *key, uint64_t *out);
 bool ag_gguf_get_f32(const ag_gguf *f, const char *key, float *out);
+/* f64 or f32 (widened exactly); for values that must survive unrounded (scheduler betas). */
+bool ag_gguf_get_f64(const ag_gguf *f, const char *key, double *out);
 bool ag_gguf_get_bool(const ag_gguf *f, const char *key, bool *out);
 /* The string value as a NUL-terminated copy owned by the handle (valid until close). */
 const char *ag_gguf_get_str(const ag_gguf *f, const char *key);
@@ -88,6 +90,7 @@ int ag_gguf_set_u32(ag_gguf_writer *w, const char *key, uint32_t v);
 int ag_gguf_set_i32(ag_gguf_writer *w, const char *key, int32_t v);
 int ag_gguf_set_u64(ag_gguf_writer *w, const char *key, uint64_t v);
 int ag_gguf_set_f32(ag_gguf_writer *w, const char *key, float v);
+int ag_gguf_set_f64(ag_gguf_writer *w, const char *key, double v);
 int ag_gguf_set_bool(ag_gguf_writer *w, const char *key, bool v);
 int ag_gguf_set_str(ag_gguf_writer *w, const char *key, const char *v);
 /* Arrays of a plain type (copied), and string arrays (copied). */

@@ -77,6 +77,13 @@ ag_tensor *ag_layer_norm(ag_ctx *ctx, ag_tensor *a, float eps);
  * groups (C % n_groups == 0); each (group, ne3 index) normalised over its ne0*ne1*C/n_groups
  * values, biased var, no affine. params: i32 n_groups, f32 eps. */
 ag_tensor *ag_group_norm(ag_ctx *ctx, ag_tensor *a, int n_groups, float eps);
+/* GROUP_NORM with its affine and activation fused (one pass instead of four, and no full-size
+ * temporaries: what the UNet and VAE resnets need): out = act(group_norm(a) * weight[c] + bias[c])
+ * with c the channel (dim 2) of the element; weight, bias F32 contiguous with C elements (any
+ * shape), each optional (NULL: 1 / 0); silu: act = SiLU, else identity.
+ * params: i32 n_groups, f32 eps, i32 silu. src: a, weight, bias. */
+ag_tensor *ag_group_norm_affine(ag_ctx *ctx, ag_tensor *a, int n_groups, float eps, ag_tensor *weight,
+                                ag_tensor *bias, bool silu);
 
 /* SOFTMAX along ne0 of (a * scale + mask). a [N, M, A2, A3]; mask optional F32 [N, M] (or
  * [N, M, A2, 1]), added after scaling. causal: in row m (0-based, of M rows) column n is
@@ -104,8 +111,11 @@ ag_tensor *ag_relu(ag_ctx *ctx, ag_tensor *a);
 /* SNAKE: a [T, C, B] (time innermost), alpha F32 with C elements (any shape, e.g. [1, C]):
  * out = x + sin(alpha_c x)^2 / (alpha_c + 1e-9). */
 ag_tensor *ag_snake(ag_ctx *ctx, ag_tensor *a, ag_tensor *alpha);
-/* GLU along ne0: a [2n, ...] -> [n, ...], out = a[:n] * sigmoid(a[n:]). */
+/* GLU along ne0: a [2n, ...] -> [n, ...], out = a[:n] * sigmoid(a[n:]). params: i32 mode = 0. */
 ag_tensor *ag_glu(ag_ctx *ctx, ag_tensor *a);
+/* GEGLU (diffusers' GEGLU: hidden, gate = a.chunk(2)): out = a[:n] * gelu(a[n:]) with the exact
+ * erf GELU. The GLU op with params: i32 mode = 1. */
+ag_tensor *ag_geglu(ag_ctx *ctx, ag_tensor *a);
 
 /* MUL_MAT: a [K, N, A2, A3] (F32/F16/Q8_0/Q4_0, typically a weight), b F32 [K, M, B2, B3] with
  * B2 % A2 == 0, B3 % A3 == 0 -> out [N, M, B2, B3]:

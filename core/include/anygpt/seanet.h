@@ -39,6 +39,24 @@ int ag_seanet_encode(ag_seanet *m, const float *audio, int64_t n, int n_q, int32
 /* codes [T][n_q] (layers 1..n_q, n_q <= info.n_q; each < codebook_size) -> audio [hop * T]. */
 int ag_seanet_decode(ag_seanet *m, const int32_t *codes, int64_t n_frames, int n_q, float *audio);
 
+/* ---- decoding an item chunk by chunk (streamed speech) ----
+ * Codes arrive in pieces; every call decodes a window made of up to `left` frames already
+ * output (context), the frames held back and the new ones, and outputs the samples of all but
+ * the last `right` frames (those wait for their right-hand context; all of them at the item's
+ * end). Output samples are the window's exact middle: no seam to fade, and within the decoder's
+ * receptive field (its LSTM carries the left context further, fading) of a whole-item decode. */
+typedef struct ag_seanet_stream ag_seanet_stream;
+
+/* n_q layers per frame (1..info.n_q), left/right 0..4096 context frames. */
+ag_seanet_stream *ag_seanet_stream_new(ag_seanet *m, int n_q, int left, int right);
+void ag_seanet_stream_free(ag_seanet_stream *s);
+/* codes [n][n_q] of the current item (n >= 0); end: the item ends with them (the next call starts
+ * a new one). audio must hold (n + right) * hop samples. Returns the samples written, -1 with
+ * the error set. */
+int64_t ag_seanet_stream_decode(ag_seanet_stream *s, const int32_t *codes, int64_t n, bool end, float *audio);
+/* Forget the current item (a flush). */
+void ag_seanet_stream_reset(ag_seanet_stream *s);
+
 #ifdef __cplusplus
 }
 #endif

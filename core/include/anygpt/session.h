@@ -142,6 +142,10 @@ typedef struct ag_gen_callbacks {
     bool (*should_stop)(void *user);
     /* every sampled id in order, the end id included (may be NULL; for tools and tests) */
     void (*on_token)(void *user, int32_t id);
+    /* the open span so far (may be NULL; for streaming an item while it is generated): called
+     * each time a whole frame is added, with all its codes so far, frame-major as on_item;
+     * on_item still follows when the span closes */
+    void (*on_item_progress)(void *user, ag_modality m, const int32_t *codes, size_t n_frames, int codebooks);
 } ag_gen_callbacks;
 
 typedef struct ag_gen_stats {

@@ -49,9 +49,44 @@ int ag_soundstorm_forward(ag_soundstorm *m, const int32_t *tokens, const int32_t
 int ag_soundstorm_generate(ag_soundstorm *m, const int32_t *semantic, int64_t t, const int32_t *prompt, int64_t tp,
                            int steps, uint64_t seed, bool greedy, int32_t *out);
 
+/* Where the last ag_soundstorm_generate spent its time (for benchmarks): network passes (their
+ * total and the fastest one) and the host-side decoding between them (top-k, sampling,
+ * re-masking; spread over the processors). */
+typedef struct {
+    int passes;
+    double network_s, fastest_pass_s, host_s;
+} ag_soundstorm_timing;
+void ag_soundstorm_last_timing(const ag_soundstorm *m, ag_soundstorm_timing *t);
+
 /* Tokens masked before pass i (0..steps) of n frames: trunc(cos(linspace(0,1,steps+1)[i] *
  * pi / 2) * n), in float32 like the reference. */
 int64_t ag_soundstorm_mask_count(int steps, int i, int64_t n);
+
+/* ---- streaming: an utterance generated chunk by chunk as its semantic tokens arrive ----
+ * Every chunk of `chunk` frames (the last one of an item may be shorter) is one
+ * ag_soundstorm_generate call whose prompt is the previous chunk of the same item (all levels:
+ * the acoustic tokens just generated, so the voice and the levels carry across the edge); the
+ * first chunk of an item takes the voice prompt given here (or none). Chunk c (0, 1, ...) of an
+ * item uses the seed `seed` for c = 0, else seed + c * 0xD1B54A32D192ED03: the same seed and
+ * tokens give the same codes, and an item of at most `chunk` frames gives exactly what
+ * ag_soundstorm_generate gives for it. */
+typedef struct ag_soundstorm_stream ag_soundstorm_stream;
+
+/* chunk 1..AG_SOUNDSTORM_MAX_FRAMES / 2; prompt [tp][n_q + 1] is copied (tp + chunk must fit a
+ * call). NULL with the error set on bad arguments. */
+ag_soundstorm_stream *ag_soundstorm_stream_new(ag_soundstorm *m, int64_t chunk, const int32_t *prompt, int64_t tp,
+                                               int steps, uint64_t seed, bool greedy);
+void ag_soundstorm_stream_free(ag_soundstorm_stream *s);
+/* Append n semantic tokens of the current item (checked: 0..semantic_vocab - 1). */
+int ag_soundstorm_stream_push(ag_soundstorm_stream *s, const int32_t *semantic, int64_t n);
+/* Generate the next chunk into out [chunk][n_q + 1] when `chunk` frames are pending, or with
+ * end the rest of the item (then the next push starts a new item, back on the voice prompt).
+ * Returns the frames written (0: not enough pending yet), -1 with the error set. */
+int64_t ag_soundstorm_stream_next(ag_soundstorm_stream *s, bool end, int32_t *out);
+/* Frames pushed and not generated yet. */
+int64_t ag_soundstorm_stream_pending(const ag_soundstorm_stream *s);
+/* Drop the current item (pending frames and the previous-chunk prompt): a flush. */
+void ag_soundstorm_stream_reset(ag_soundstorm_stream *s);
 
 #ifdef __cplusplus
 }

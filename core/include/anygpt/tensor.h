@@ -97,6 +97,11 @@ typedef enum ag_unary_op {
     AG_UNARY_COUNT
 } ag_unary_op;
 
+typedef enum ag_glu_mode {
+    AG_GLU_SIGMOID = 0, /* a[:n] * sigmoid(a[n:]) */
+    AG_GLU_GELU = 1     /* a[:n] * gelu(a[n:]), exact erf GELU (GEGLU) */
+} ag_glu_mode;
+
 typedef enum ag_rope_mode {
     AG_ROPE_INTERLEAVED = 0, /* pairs (2i, 2i+1): original LLaMA / llama.cpp "normal" */
     AG_ROPE_NEOX = 2         /* pairs (i, i + n_dims/2) */

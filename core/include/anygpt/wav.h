@@ -21,10 +21,16 @@ typedef struct ag_wav {
     float *samples;   /* malloc'd, in [-1, 1] for integer formats */
 } ag_wav;
 
-/* 0 on success; -1 with ag_last_error(). Free with ag_wav_clear. */
+/* 0 on success; -1 with ag_last_error(). Free with ag_wav_clear. A data chunk whose size field
+ * runs past the end of the file (or is 0 / 0xFFFFFFFF, as streaming writers leave it) is read up
+ * to the end of the file. At most AG_MAX_WAV_SAMPLES (anygpt/limits.h) mono samples: a longer
+ * file is refused before any sample is decoded. The file is mapped, not copied. */
 int ag_wav_read(const char *path, ag_wav *out);
 /* The same from memory (size bytes). */
 int ag_wav_parse(const void *data, size_t size, const char *label, ag_wav *out);
+/* The same with the caller's own bound on the mono samples (e.g. a voice prompt's length). */
+int ag_wav_read_max(const char *path, int64_t max_samples, ag_wav *out);
+int ag_wav_parse_max(const void *data, size_t size, const char *label, int64_t max_samples, ag_wav *out);
 void ag_wav_clear(ag_wav *w);
 
 /* Write mono float samples as 32-bit float WAV (tmp file + rename). 0 / -1 with error. */

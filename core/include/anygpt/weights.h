@@ -19,9 +19,19 @@ typedef struct ag_weights ag_weights;
  * "cancelled"). May be NULL. */
 typedef bool (*ag_progress_fn)(void *user, uint64_t done, uint64_t total);
 
-/* Open path, check general.architecture == arch (NULL: any), bind every tensor to be. */
+/* Open path, check general.architecture == arch (NULL: any), bind every tensor to be.
+ * Shared: while a load of the same file (same inode, size and mtime) onto the same backend is
+ * alive, the same read-only weights are returned again (progress is called once with
+ * total/total) and counted; ag_weights_free drops one user and frees with the last. So model
+ * objects of one file (two elements, two pipelines) map and upload it once. Thread-safe. */
 ag_weights *ag_weights_load(ag_backend *be, const char *path, const char *arch, ag_progress_fn progress, void *user);
 void ag_weights_free(ag_weights *w);
+/* Users of w (loads not yet freed). */
+int ag_weights_users(const ag_weights *w);
+/* Users of the shared weights of path on be (0: not loaded there). */
+int ag_weights_shared_users(ag_backend *be, const char *path);
+/* Process-wide: distinct weight sets alive (file x backend), their users, device bytes. */
+void ag_weights_shared_stats(size_t *n_files, size_t *n_users, size_t *device_bytes);
 
 const ag_gguf *ag_weights_gguf(const ag_weights *w);
 const char *ag_weights_path(const ag_weights *w);

@@ -1,0 +1,488 @@
+/* x86 kernels for packed row groups (layout in quant.h, portable kernel in packed.c). Built
+ * three times beside dot_x86.c, with the same flags:
+ *   AVX2         ymm: 8 lanes, a group in two halves; vpmaddubsw into int16, vpmaddwd to int32
+ *   AVX-512      zmm: 16 lanes = the group's rows; the same int16 scheme
+ *   AVX-512 VNNI zmm: vpdpbusd straight into int32
+ * One lane per weight row: per block the quants of all 16 rows are 64-byte chunks dotted with
+ * broadcast 4-byte pieces of the activation, so the float work (scales, one FMA) is paid once
+ * per block for the whole group, and an activation tile of R rows reuses every unpacked weight
+ * vector R times (the GEMM). Results are bit-identical to the portable kernel.
+ *
+ * Int16 bounds (non-VNNI): a vpmaddubsw lane is u0*a0 + u1*a1 with u <= 15 (a nibble: Q4_0
+ * quants, or either nibble of a Q8_0 quant + 128) and |a| <= 127, so <= 3810; eight of them per
+ * block stay below 32767, so the int16 sums never wrap. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "anygpt/quant.h"
+#include "quant_internal.h"
+
+#define AI static inline __attribute__((always_inline, unused)) /* not every helper is used at every SIMD level */
+/* Decode streams every weight once per token. Hardware prefetchers stop at 4 KiB page edges;
+ * prefetching 8 KiB ahead took the packed matvec over the whole 7B model from ~75% to ~90% of a
+ * plain read pass over the same bytes (noisy 2-core VM, alternating runs). */
+#define GEMV_PREFETCH 8192
+
+#if defined(AG_ZMM)
+#define LANES 16
+typedef __m512i vi;
+typedef __m512 vf;
+AI vi v_load(const void *p) { return _mm512_loadu_si512(p); }
+AI vi v_zero(void) { return _mm512_setzero_si512(); }
+AI vi v_and(vi a, vi b) { return _mm512_and_si512(a, b); }
+AI vi v_srl4(vi a) { return _mm512_srli_epi16(a, 4); }
+AI vi v_set8(char c) { return _mm512_set1_epi8(c); }
+AI vi v_set16(short c) { return _mm512_set1_epi16(c); }
+AI vi v_set32(int c) { return _mm512_set1_epi32(c); }
+AI vi v_add16(vi a, vi b) { return _mm512_add_epi16(a, b); }
+AI vi v_add32(vi a, vi b) { return _mm512_add_epi32(a, b); }
+AI vi v_maddubs(vi u, vi s) { return _mm512_maddubs_epi16(u, s); }
+AI vi v_madd(vi a, vi b) { return _mm512_madd_epi16(a, b); }
+AI vf v_fzero(void) { return _mm512_setzero_ps(); }
+AI vf v_cvt(vi a) { return _mm512_cvtepi32_ps(a); }
+AI vf v_fset(float x) { return _mm512_set1_ps(x); }
+AI vf v_mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
+AI vf v_fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+AI vf v_fadd(vf a, vf b) { return _mm512_add_ps(a, b); }
+AI vf v_scales(const void *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); }
+AI void v_store(float *o, vf v, int n)
+{
+    if (n == LANES)
+        _mm512_storeu_ps(o, v);
+    else
+        _mm512_mask_storeu_ps(o, (__mmask16)((1u << n) - 1), v);
+}
+#if defined(AG_VNNI)
+AI vi v_dpbusd(vi acc, vi u, vi s) { return _mm512_dpbusd_epi32(acc, u, s); }
+#define MR 8
+#else
+#define MR 6
+#endif
+#else
+#define LANES 8
+typedef __m256i vi;
+typedef __m256 vf;
+AI vi v_load(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
+AI vi v_zero(void) { return _mm256_setzero_si256(); }
+AI vi v_and(vi a, vi b) { return _mm256_and_si256(a, b); }
+AI vi v_srl4(vi a) { return _mm256_srli_epi16(a, 4); }
+AI vi v_set8(char c) { return _mm256_set1_epi8(c); }
+AI vi v_set16(short c) { return _mm256_set1_epi16(c); }
+AI vi v_set32(int c) { return _mm256_set1_epi32(c); }
+AI vi v_add16(vi a, vi b) { return _mm256_add_epi16(a, b); }
+AI vi v_add32(vi a, vi b) { return _mm256_add_epi32(a, b); }
+AI vi v_maddubs(vi u, vi s) { return _mm256_maddubs_epi16(u, s); }
+AI vi v_madd(vi a, vi b) { return _mm256_madd_epi16(a, b); }
+AI vf v_fzero(void) { return _mm256_setzero_ps(); }
+AI vf v_cvt(vi a) { return _mm256_cvtepi32_ps(a); }
+AI vf v_fset(float x) { return _mm256_set1_ps(x); }
+AI vf v_mul(vf a, vf b) { return _mm256_mul_ps(a, b); }
+AI vf v_fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
+AI vf v_fadd(vf a, vf b) { return _mm256_add_ps(a, b); }
+AI vf v_scales(const void *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
+AI void v_store(float *o, vf v, int n)
+{
+    if (n == LANES) {
+        _mm256_storeu_ps(o, v);
+        return;
+    }
+    float t[LANES];
+    _mm256_storeu_ps(t, v);
+    memcpy(o, t, (size_t)n * sizeof(float));
+}
+#define MR 4
+#endif
+
+/* 4 activation bytes broadcast to every lane */
+AI vi v_bcst(const int8_t *p)
+{
+    int32_t x;
+    memcpy(&x, p, 4);
+    return v_set32(x);
+}
+
+/* R activation rows times LANES weight rows (lanes half*LANES.. of one group), every block.
+ * R, q4 and half are compile-time constants after inlining. */
+AI void tile(int64_t K, const uint8_t *grp, size_t bb, const int8_t *act, size_t astride, float *out, size_t ldo,
+             int nvalid, const int R, const int q4, const int half)
+{
+    const int64_t nb = K / 32;
+    const int8_t *a[MR];
+    const float *da[MR];
+    const int32_t *corr[MR];
+    vf accf[MR];
+    for (int r = 0; r < R; r++) {
+        a[r] = act + (size_t)r * astride;
+        da[r] = (const float *)(a[r] + K);
+        corr[r] = (const int32_t *)(da[r] + nb);
+        accf[r] = v_fzero();
+    }
+    const vi m4 = v_set8(0x0f);
+#if !defined(AG_VNNI)
+    const vi ones = v_set16(1);
+#endif
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *p = grp + (size_t)b * bb;
+        const uint8_t *q = p + 2 * AG_PACK_ROWS + half * LANES * 4;
+        if (R == 1 && half == 0) /* a matvec streams the groups: ask for them 8 KiB ahead */
+            for (size_t o = 0; o < bb; o += 64)
+                _mm_prefetch((const char *)p + GEMV_PREFETCH + o, _MM_HINT_T0);
+        vi acc[MR];
+#if defined(AG_VNNI)
+        for (int r = 0; r < R; r++)
+            acc[r] = v_set32(corr[r][b]);
+        if (q4) {
+            for (int c = 0; c < 4; c++) {
+                const vi raw = v_load(q + 64 * c);
+                const vi lo = v_and(raw, m4), hi = v_and(v_srl4(raw), m4);
+                for (int r = 0; r < R; r++) {
+                    acc[r] = v_dpbusd(acc[r], lo, v_bcst(a[r] + 32 * b + 4 * c));
+                    acc[r] = v_dpbusd(acc[r], hi, v_bcst(a[r] + 32 * b + 16 + 4 * c));
+                }
+            }
+        } else {
+            for (int c = 0; c < 8; c++) {
+                const vi w = v_load(q + 64 * c);
+                for (int r = 0; r < R; r++)
+                    acc[r] = v_dpbusd(acc[r], w, v_bcst(a[r] + 32 * b + 4 * c));
+            }
+        }
+#else
+        vi slo[MR], shi[MR];
+        for (int r = 0; r < R; r++)
+            slo[r] = shi[r] = v_zero();
+        if (q4) {
+            for (int c = 0; c < 4; c++) {
+                const vi raw = v_load(q + 64 * c);
+                const vi lo = v_and(raw, m4), hi = v_and(v_srl4(raw), m4);
+                for (int r = 0; r < R; r++) {
+                    slo[r] = v_add16(slo[r], v_maddubs(lo, v_bcst(a[r] + 32 * b + 4 * c)));
+                    shi[r] = v_add16(shi[r], v_maddubs(hi, v_bcst(a[r] + 32 * b + 16 + 4 * c)));
+                }
+            }
+            for (int r = 0; r < R; r++)
+                acc[r] = v_add32(v_madd(v_add16(slo[r], shi[r]), ones), v_set32(corr[r][b]));
+        } else {
+            /* q + 128 = 16 * hi + lo, each nibble dotted on its own (vpmaddubsw would saturate on bytes) */
+            const vi sixteen = v_set16(16);
+            for (int c = 0; c < 8; c++) {
+                const vi u = v_load(q + 64 * c);
+                const vi lo = v_and(u, m4), hi = v_and(v_srl4(u), m4);
+                for (int r = 0; r < R; r++) {
+                    const vi y = v_bcst(a[r] + 32 * b + 4 * c);
+                    slo[r] = v_add16(slo[r], v_maddubs(lo, y));
+                    shi[r] = v_add16(shi[r], v_maddubs(hi, y));
+                }
+            }
+            for (int r = 0; r < R; r++)
+                acc[r] = v_add32(v_add32(v_madd(shi[r], sixteen), v_madd(slo[r], ones)), v_set32(corr[r][b]));
+        }
+#endif
+        const vf sc = v_scales(p + half * LANES * 2);
+        for (int r = 0; r < R; r++)
+            accf[r] = v_fma(v_cvt(acc[r]), v_mul(sc, v_fset(da[r][b])), accf[r]);
+    }
+    for (int r = 0; r < R; r++)
+        v_store(out + (size_t)r * ldo, accf[r], nvalid);
+}
+
+/* Every group (and half) for an R-row activation tile. */
+AI void tiles(int64_t K, const uint8_t *groups, int64_t n_rows, const int8_t *act, size_t astride, float *out,
+              size_t ldo, const int R, const int q4)
+{
+    const size_t bb = q4 ? AG_PACK_ROWS * sizeof(ag_block_q4_0) : AG_PACK_ROWS * sizeof(ag_block_q8_0);
+    const size_t gbytes = (size_t)(K / 32) * bb;
+    for (int64_t n0 = 0; n0 < n_rows; n0 += AG_PACK_ROWS) {
+        const uint8_t *g = groups + (size_t)(n0 / AG_PACK_ROWS) * gbytes;
+        for (int h = 0; h < AG_PACK_ROWS / LANES; h++) {
+            const int64_t left = n_rows - n0 - h * LANES;
+            if (left <= 0)
+                break;
+            const int nvalid = left < LANES ? (int)left : LANES;
+            float *o = out + n0 + h * LANES;
+            if (h == 0)
+                tile(K, g, bb, act, astride, o, ldo, nvalid, R, q4, 0);
+            else
+                tile(K, g, bb, act, astride, o, ldo, nvalid, R, q4, 1);
+        }
+    }
+}
+
+#define PMM(name, Q4)                                                                                         \
+    static void name(int64_t K, const void *groups, int64_t n_rows, const void *act, size_t as, int64_t M,     \
+                     float *out, size_t ldo)                                                                   \
+    {                                                                                                          \
+        const int8_t *A = act;                                                                                 \
+        for (int64_t m0 = 0; m0 < M; m0 += MR) {                                                               \
+            const int64_t R = M - m0 < MR ? M - m0 : MR;                                                       \
+            const int8_t *Am = A + (size_t)m0 * as;                                                            \
+            float *Om = out + (size_t)m0 * ldo;                                                                \
+            switch (R) {                                                                                       \
+            case 1: tiles(K, groups, n_rows, Am, as, Om, ldo, 1, Q4); break;                                  \
+            case 2: tiles(K, groups, n_rows, Am, as, Om, ldo, 2, Q4); break;                                  \
+            case 3: tiles(K, groups, n_rows, Am, as, Om, ldo, 3, Q4); break;                                  \
+            case 4: tiles(K, groups, n_rows, Am, as, Om, ldo, 4, Q4); break;                                  \
+            PMM_WIDE(Q4)                                                                                       \
+            default: break;                                                                                    \
+            }                                                                                                  \
+        }                                                                                                      \
+    }
+#if MR == 8
+#define PMM_WIDE(Q4)                                                                                          \
+    case 5: tiles(K, groups, n_rows, Am, as, Om, ldo, 5, Q4); break;                                          \
+    case 6: tiles(K, groups, n_rows, Am, as, Om, ldo, 6, Q4); break;                                          \
+    case 7: tiles(K, groups, n_rows, Am, as, Om, ldo, 7, Q4); break;                                          \
+    case 8: tiles(K, groups, n_rows, Am, as, Om, ldo, 8, Q4); break;
+#elif MR == 6
+#define PMM_WIDE(Q4)                                                                                          \
+    case 5: tiles(K, groups, n_rows, Am, as, Om, ldo, 5, Q4); break;                                          \
+    case 6: tiles(K, groups, n_rows, Am, as, Om, ldo, 6, Q4); break;
+#else
+#define PMM_WIDE(Q4)
+#endif
+PMM(pmm_q4_0, 1)
+PMM(pmm_q8_0, 0)
+
+/* ---------------- F16 / F32 groups times F32 activations ----------------
+ * V vectors of LANES columns per tile (zmm: two groups; ymm: the two halves of one group), R
+ * activation rows; per k one weight load (+ F16 conversion) per vector, one broadcast and V
+ * FMAs per row. K goes in blocks of AG_PACK_KBLOCK: each block is an fma chain in order from
+ * zero, added to the output (the first block stores): the portable kernel's bits, a sum error
+ * that grows with the block length rather than K, and an activation block that stays in L1
+ * while the tile walks the weight groups. */
+#if defined(AG_ZMM)
+#define FMR 12
+AI vf f_load(const uint8_t *p, int f16) { return f16 ? v_scales(p) : _mm512_loadu_ps((const float *)p); }
+AI vf f_out(const float *o, int n)
+{
+    return n == LANES ? _mm512_loadu_ps(o) : _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), o);
+}
+#else
+#define FMR 6
+AI vf f_load(const uint8_t *p, int f16) { return f16 ? v_scales(p) : _mm256_loadu_ps((const float *)p); }
+AI vf f_out(const float *o, int n)
+{
+    float t[LANES] = {0};
+    memcpy(t, o, (size_t)n * sizeof(float));
+    return _mm256_loadu_ps(t);
+}
+#endif
+
+AI void ftile(int64_t k0, int64_t k1, const uint8_t *const *src, const float *A, size_t lda, float *const *out,
+              size_t ldo, const int *nvalid, const int R, const int V, const int f16)
+{
+    const size_t step = (size_t)AG_PACK_ROWS * (f16 ? 2 : 4); /* bytes per k in a group */
+    vf acc[FMR][2];
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < V; v++)
+            acc[r][v] = v_fzero();
+    for (int64_t k = k0; k < k1; k++) {
+        vf w[2];
+        for (int v = 0; v < V; v++)
+            w[v] = f_load(src[v] + (size_t)k * step, f16);
+        for (int r = 0; r < R; r++) {
+            const vf a = v_fset(A[(size_t)r * lda + (size_t)k]);
+            for (int v = 0; v < V; v++)
+                acc[r][v] = v_fma(a, w[v], acc[r][v]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < V; v++) {
+            float *o = out[v] + (size_t)r * ldo;
+            v_store(o, k0 == 0 ? acc[r][v] : v_fadd(f_out(o, nvalid[v]), acc[r][v]), nvalid[v]);
+        }
+}
+
+AI void ftiles(int64_t K, const uint8_t *groups, int64_t n_rows, const float *A, size_t lda, float *out, size_t ldo,
+               const int R, const int f16)
+{
+    const size_t es = f16 ? 2 : 4, gbytes = (size_t)K * AG_PACK_ROWS * es;
+    for (int64_t k0 = 0; k0 < K; k0 += AG_PACK_KBLOCK) {
+        const int64_t k1 = K - k0 < AG_PACK_KBLOCK ? K : k0 + AG_PACK_KBLOCK;
+#if defined(AG_ZMM)
+        /* two groups (32 columns) per tile while they last */
+        for (int64_t n0 = 0; n0 < n_rows; n0 += 2 * AG_PACK_ROWS) {
+            const uint8_t *g = groups + (size_t)(n0 / AG_PACK_ROWS) * gbytes;
+            const uint8_t *src[2] = {g, g + gbytes};
+            float *o[2] = {out + n0, out + n0 + AG_PACK_ROWS};
+            const int64_t left = n_rows - n0;
+            const int nv[2] = {left < 16 ? (int)left : 16, left - 16 < 16 ? (int)(left - 16) : 16};
+            if (left > AG_PACK_ROWS)
+                ftile(k0, k1, src, A, lda, o, ldo, nv, R, 2, f16);
+            else
+                ftile(k0, k1, src, A, lda, o, ldo, nv, R, 1, f16);
+        }
+#else
+        for (int64_t n0 = 0; n0 < n_rows; n0 += AG_PACK_ROWS) {
+            const uint8_t *g = groups + (size_t)(n0 / AG_PACK_ROWS) * gbytes;
+            const uint8_t *src[2] = {g, g + LANES * es};
+            float *o[2] = {out + n0, out + n0 + LANES};
+            const int64_t left = n_rows - n0;
+            const int nv[2] = {left < LANES ? (int)left : LANES, left - LANES < LANES ? (int)(left - LANES) : LANES};
+            if (left > LANES)
+                ftile(k0, k1, src, A, lda, o, ldo, nv, R, 2, f16);
+            else
+                ftile(k0, k1, src, A, lda, o, ldo, nv, R, 1, f16);
+        }
+#endif
+    }
+}
+
+#define FCASE(n)                                                                                              \
+    case n:                                                                                                   \
+        if (f16)                                                                                              \
+            ftiles(K, groups, n_rows, Am, lda, Om, ldo, n, 1);                                                \
+        else                                                                                                  \
+            ftiles(K, groups, n_rows, Am, lda, Om, ldo, n, 0);                                                \
+        break;
+
+static void pmm_f(ag_type wt, int64_t K, const void *groups, int64_t n_rows, const float *A, size_t lda, int64_t M,
+                  float *out, size_t ldo)
+{
+    const int f16 = wt == AG_TYPE_F16;
+    for (int64_t m0 = 0; m0 < M; m0 += FMR) {
+        const int64_t R = M - m0 < FMR ? M - m0 : FMR;
+        const float *Am = A + (size_t)m0 * lda;
+        float *Om = out + (size_t)m0 * ldo;
+        switch (R) {
+            FCASE(1)
+            FCASE(2)
+            FCASE(3)
+            FCASE(4)
+            FCASE(5)
+            FCASE(6)
+#if FMR == 12
+            FCASE(7)
+            FCASE(8)
+            FCASE(9)
+            FCASE(10)
+            FCASE(11)
+            FCASE(12)
+#endif
+        default: break;
+        }
+    }
+}
+
+/* ---------------- activation quantization ----------------
+ * Bit for bit what ag_quantize_row_q8_0 (quant.c) does: d = amax / 127 in float, id = 1 / d,
+ * q = x * id rounded half away from zero (trunc, then +-1 where the dropped fraction is >= 0.5:
+ * exact, v - trunc(v) has no rounding), clamped to [-127, 127], NaN -> 0. */
+#if defined(AG_ZMM)
+AI float hmax_abs(const float *x)
+{
+    /* max(NaN, 0) = 0: NaNs are skipped, as the scalar comparison skips them */
+    const __m512 z = _mm512_setzero_ps();
+    const __m512 m = _mm512_max_ps(_mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x)), z),
+                                   _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + 16)), z));
+    return _mm512_reduce_max_ps(m);
+}
+/* 16 floats -> 16 int32 quants */
+AI __m512i quant16(const float *x, float id)
+{
+    const __m512 v = _mm512_mul_ps(_mm512_loadu_ps(x), _mm512_set1_ps(id));
+    const __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    const __mmask16 up = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_sub_ps(v, t)), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+    const __m512 one = _mm512_or_ps(_mm512_set1_ps(1.0f), _mm512_and_ps(v, _mm512_set1_ps(-0.0f)));
+    __m512 r = _mm512_mask_add_ps(t, up, t, one);
+    r = _mm512_min_ps(_mm512_max_ps(r, _mm512_set1_ps(-127.0f)), _mm512_set1_ps(127.0f));
+    r = _mm512_mask_mov_ps(r, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), _mm512_setzero_ps());
+    return _mm512_cvttps_epi32(r);
+}
+/* one block: 32 quants to q, their sum returned */
+AI int32_t quant_block(const float *x, float id, int8_t *q)
+{
+    const __m512i a = quant16(x, id), b = quant16(x + 16, id);
+    _mm_storeu_si128((__m128i *)q, _mm512_cvtepi32_epi8(a));
+    _mm_storeu_si128((__m128i *)(q + 16), _mm512_cvtepi32_epi8(b));
+    return _mm512_reduce_add_epi32(_mm512_add_epi32(a, b));
+}
+#else
+AI float hmax_abs(const float *x)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    /* max(NaN, m) = m: NaNs are skipped, as the scalar comparison skips them */
+    __m256 m = _mm256_setzero_ps();
+    for (int i = 0; i < 32; i += 8)
+        m = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + i)), m);
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+AI __m256i quant8(const float *x, float id)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x), _mm256_set1_ps(id));
+    const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    const __m256 up = _mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_sub_ps(v, t)), _mm256_set1_ps(0.5f), _CMP_GE_OQ);
+    const __m256 one = _mm256_or_ps(_mm256_set1_ps(1.0f), _mm256_and_ps(v, sign));
+    __m256 r = _mm256_add_ps(t, _mm256_and_ps(up, one));
+    r = _mm256_min_ps(_mm256_max_ps(r, _mm256_set1_ps(-127.0f)), _mm256_set1_ps(127.0f));
+    r = _mm256_andnot_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q), r);
+    return _mm256_cvttps_epi32(r);
+}
+AI int32_t quant_block(const float *x, float id, int8_t *q)
+{
+    __m256i s = _mm256_setzero_si256();
+    for (int i = 0; i < 32; i += 8) {
+        const __m256i v = quant8(x + i, id);
+        s = _mm256_add_epi32(s, v);
+        /* int32 -> int8, in order: packs work per 128-bit lane, so fix the lane order after */
+        const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+        const __m128i b = _mm_packs_epi16(w, w);
+        _mm_storel_epi64((__m128i *)(q + i), b);
+    }
+    __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
+    return _mm_cvtsi128_si32(h);
+}
+#endif
+
+AI ag_fp16 block_scale(const float *x, float *id)
+{
+    const float amax = hmax_abs(x);
+    const float d = amax / 127.0f;
+    *id = d != 0.0f ? 1.0f / d : 0.0f;
+    return ag_fp32_to_fp16(d);
+}
+
+static void q8_0_row(const float *x, ag_block_q8_0 *y, int64_t n)
+{
+    for (int64_t b = 0; b < n / 32; b++) {
+        float id;
+        y[b].d = block_scale(x + 32 * b, &id);
+        (void)quant_block(x + 32 * b, id, y[b].qs);
+    }
+}
+
+static void act_row(ag_type wt, const float *x, int64_t K, void *dst)
+{
+    const int64_t nb = K / 32;
+    int8_t *q = dst;
+    float *d = (float *)(q + K);
+    int32_t *corr = (int32_t *)(d + nb);
+    const int32_t off = wt == AG_TYPE_Q4_0 ? 8 : 128;
+    for (int64_t b = 0; b < nb; b++) {
+        float id;
+        const ag_fp16 h = block_scale(x + 32 * b, &id);
+        d[b] = _cvtsh_ss(h);
+        corr[b] = -off * quant_block(x + 32 * b, id, q + 32 * b);
+    }
+}
+
+#if defined(AG_VNNI)
+void ag_packed_fill_avx512vnni(ag_kernels *k)
+#elif defined(AG_ZMM)
+void ag_packed_fill_avx512(ag_kernels *k)
+#else
+void ag_packed_fill_avx2(ag_kernels *k)
+#endif
+{
+    k->pmm_q4_0 = pmm_q4_0;
+    k->pmm_q8_0 = pmm_q8_0;
+    k->act_row = act_row;
+    k->q8_0_row = q8_0_row;
+    k->pmm_f = pmm_f;
+}
