@@ -2,9 +2,10 @@
  *
  * LLM speed the way llama.cpp's main/llama-bench reports it: prefill of --prompt random tokens
  * in one batch (tokens/s), then --gen decode steps one token at a time (tokens/s, ms/token),
- * peak RSS, and the memory-bandwidth bound of decode: bytes read per token (every weight matrix
- * except the embedding table, of which one row is read, plus the KV cache) over the memcpy
- * bandwidth measured in this run with the same thread count. --ctx0 also times decode from an
+ * peak RSS, and the memory-bandwidth bounds of decode: bytes read per token (every weight matrix
+ * except the embedding table, of which one row is read, plus the KV cache) over the bandwidth
+ * measured in this run with the same thread count, twice: the plain streaming read pass
+ * anygpt-bench-matvec measures (decode only reads: the strict bound) and memcpy. --ctx0 also times decode from an
  * empty cache (what llama-bench's tg test measures).
  * --greedy 1,37,250 instead prints the --gen greedy (argmax) continuation of those token ids,
  * to compare token for token with llama.cpp on the same file. */
@@ -74,6 +75,155 @@ static double memcpy_bandwidth(int n_threads)
     free(a);
     free(b);
     return (double)n / best;
+}
+
+typedef struct {
+    const char *src;
+    size_t n;
+    uint64_t sink;
+} read_job;
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+/* 4 independent 32-byte load streams: only memory limits it (anygpt-bench-matvec's read pass) */
+__attribute__((target("avx2"))) static uint64_t read_avx2(const char *s, size_t bytes)
+{
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+    for (size_t i = 0; i + 128 <= bytes; i += 128) {
+        a0 = _mm256_xor_si256(a0, _mm256_loadu_si256((const __m256i *)(s + i)));
+        a1 = _mm256_xor_si256(a1, _mm256_loadu_si256((const __m256i *)(s + i + 32)));
+        a2 = _mm256_xor_si256(a2, _mm256_loadu_si256((const __m256i *)(s + i + 64)));
+        a3 = _mm256_xor_si256(a3, _mm256_loadu_si256((const __m256i *)(s + i + 96)));
+    }
+    a0 = _mm256_xor_si256(_mm256_xor_si256(a0, a1), _mm256_xor_si256(a2, a3));
+    return (uint64_t)_mm256_extract_epi64(a0, 0) ^ (uint64_t)_mm256_extract_epi64(a0, 3);
+}
+#endif
+
+static void *read_worker(void *p)
+{
+    read_job *j = p;
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx2")) {
+        j->sink = read_avx2(j->src, j->n);
+        return NULL;
+    }
+#endif
+    const uint64_t *s = (const uint64_t *)j->src;
+    uint64_t acc[8] = {0};
+    for (size_t i = 0; i + 8 <= j->n / 8; i += 8)
+        for (int k = 0; k < 8; k++)
+            acc[k] ^= s[i + k];
+    j->sink = acc[0] ^ acc[1] ^ acc[2] ^ acc[3] ^ acc[4] ^ acc[5] ^ acc[6] ^ acc[7];
+    return NULL;
+}
+
+/* Bytes read per second by n_threads threads streaming 512 MiB; best of 5. */
+static double read_bandwidth(int n_threads)
+{
+    const size_t n = (size_t)512 << 20;
+    char *a = malloc(n);
+    if (!a)
+        return 0.0;
+    memset(a, 1, n);
+    double best = 1e30;
+    read_job jobs[64];
+    pthread_t th[64];
+    if (n_threads > 64)
+        n_threads = 64;
+    for (int rep = 0; rep < 5; rep++) {
+        double t0 = now_s();
+        size_t per = n / (size_t)n_threads / 4096 * 4096;
+        for (int i = 0; i < n_threads; i++) {
+            jobs[i] = (read_job){a + per * (size_t)i, i == n_threads - 1 ? n - per * (size_t)i : per, 0};
+            pthread_create(&th[i], NULL, read_worker, &jobs[i]);
+        }
+        for (int i = 0; i < n_threads; i++)
+            pthread_join(th[i], NULL);
+        double dt = now_s() - t0;
+        if (dt < best)
+            best = dt;
+    }
+    free(a);
+    return (double)n / best;
+}
+
+/* fp32 FMA peak of n_threads threads: independent chains of fused multiply-adds on the widest
+ * vectors this CPU has (AVX-512, else AVX2), FLOP/s (an FMA is 2). */
+#if defined(__x86_64__)
+__attribute__((target("avx512f"))) static float fma_loop_512(long iters)
+{
+    __m512 a[12], m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
+    for (int i = 0; i < 12; i++)
+        a[i] = _mm512_set1_ps((float)i);
+    for (long it = 0; it < iters; it++)
+        for (int i = 0; i < 12; i++)
+            a[i] = _mm512_fmadd_ps(a[i], m, c);
+    for (int i = 1; i < 12; i++)
+        a[0] = _mm512_add_ps(a[0], a[i]);
+    return _mm512_reduce_add_ps(a[0]);
+}
+__attribute__((target("avx2,fma"))) static float fma_loop_256(long iters)
+{
+    __m256 a[12], m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+    for (int i = 0; i < 12; i++)
+        a[i] = _mm256_set1_ps((float)i);
+    for (long it = 0; it < iters; it++)
+        for (int i = 0; i < 12; i++)
+            a[i] = _mm256_fmadd_ps(a[i], m, c);
+    for (int i = 1; i < 12; i++)
+        a[0] = _mm256_add_ps(a[0], a[i]);
+    float t[8];
+    _mm256_storeu_ps(t, a[0]);
+    return t[0];
+}
+#endif
+
+typedef struct {
+    long iters;
+    int lanes;
+    float sink;
+} fma_job;
+
+static void *fma_worker(void *p)
+{
+    fma_job *j = p;
+#if defined(__x86_64__)
+    if (j->lanes == 16)
+        j->sink = fma_loop_512(j->iters);
+    else if (j->lanes == 8)
+        j->sink = fma_loop_256(j->iters);
+#endif
+    return NULL;
+}
+
+static double fp32_peak(int n_threads, int *lanes)
+{
+    *lanes = 0;
+#if defined(__x86_64__)
+    *lanes = __builtin_cpu_supports("avx512f") ? 16 : __builtin_cpu_supports("avx2") ? 8 : 0;
+#endif
+    if (!*lanes)
+        return 0.0;
+    const long iters = 20 * 1000 * 1000 / 12;
+    double best = 1e30;
+    fma_job jobs[64];
+    pthread_t th[64];
+    if (n_threads > 64)
+        n_threads = 64;
+    for (int rep = 0; rep < 5; rep++) {
+        double t0 = now_s();
+        for (int i = 0; i < n_threads; i++) {
+            jobs[i] = (fma_job){iters, *lanes, 0};
+            pthread_create(&th[i], NULL, fma_worker, &jobs[i]);
+        }
+        for (int i = 0; i < n_threads; i++)
+            pthread_join(th[i], NULL);
+        double dt = now_s() - t0;
+        if (dt < best)
+            best = dt;
+    }
+    return (double)n_threads * (double)iters * 12.0 * *lanes * 2.0 / best;
 }
 
 /* Weight bytes a decode step reads: all tensors except token_embd (one row of it). */
@@ -226,15 +376,25 @@ int main(int argc, char **argv)
         goto fail;
     double t_pp = now_s() - t0;
     double t_tg = 0.0;
+    const double t_dec0 = now_s();
     if (decode_run(m, n_gen, hp->n_vocab, &rs, logits, &t_tg))
         goto fail;
+    const double t_dec1 = now_s();
     double t_tg0 = 0.0;
     if (ctx0 && (ag_llama_truncate(m, 0) || decode_run(m, n_gen, hp->n_vocab, &rs, logits, &t_tg0)))
         goto fail;
 
-    /* RSS first: the memcpy test's 1 GiB of buffers must not count */
+    /* RSS first: the bandwidth tests' buffers must not count */
     long rss_kb = peak_rss_kb();
-    double bw = memcpy_bandwidth(threads);
+    double bw = memcpy_bandwidth(threads), rbw = read_bandwidth(threads);
+    int lanes = 0;
+    const double peak = fp32_peak(threads, &lanes);
+    /* prefill arithmetic: every layer matrix for each token, attention's QK^T and PV over the
+     * causal context, the output matrix for the last token only (as computed) */
+    const double dim = hp->n_embd, kvd = (double)hp->n_embd / hp->n_head * hp->n_head_kv;
+    const double layer_params = 2.0 * dim * dim + 2.0 * dim * kvd + 3.0 * dim * hp->n_ff;
+    const double pp_flop = 2.0 * layer_params * hp->n_layer * n_prompt +
+                           4.0 * hp->n_layer * dim * (double)n_prompt * (n_prompt + 1) / 2.0 + 2.0 * dim * hp->n_vocab;
     double embd_row = 0.0;
     double wbytes = weight_bytes_per_token(path, &embd_row);
     /* KV read per step, F16 K and V over the mean context of the decode run */
@@ -243,24 +403,36 @@ int main(int argc, char **argv)
     double kv_bytes = kv_per_pos * (n_prompt + n_gen / 2.0);
     double tg = n_gen / t_tg;
     double bound_w = bw / wbytes, bound_wkv = bw / (wbytes + kv_bytes);
+    double rbound_w = rbw / wbytes, rbound_wkv = rbw / (wbytes + kv_bytes);
 
     printf("model       %s (%d layers, dim %d, ff %d, vocab %d)\n", path, hp->n_layer, hp->n_embd, hp->n_ff,
            hp->n_vocab);
     printf("device      %s (%s), threads %d\n", ag_backend_name(be), ag_backend_device_name(be), threads);
     printf("load        %.2f s, warm-up step %.2f s\n", t_load, t_warm);
-    printf("prefill     %d tokens in %.3f s = %.2f tok/s\n", n_prompt, t_pp, n_prompt / t_pp);
+    printf("prefill     %d tokens in %.3f s = %.2f tok/s, %.0f GFLOP/s equivalent (%.1f TFLOP)\n", n_prompt, t_pp,
+           n_prompt / t_pp, pp_flop / t_pp * 1e-9, pp_flop * 1e-12);
     printf("decode      %d tokens in %.3f s = %.2f tok/s (%.1f ms/token) at ctx %d..%d\n", n_gen, t_tg, tg,
            1000.0 * t_tg / n_gen, n_prompt, n_prompt + n_gen);
     if (ctx0)
         printf("decode@0    %d tokens in %.3f s = %.2f tok/s (%.1f ms/token) from an empty cache\n", n_gen, t_tg0,
                n_gen / t_tg0, 1000.0 * t_tg0 / n_gen);
     printf("peak RSS    %.1f MiB\n", rss_kb / 1024.0);
+    printf("read bw     %.2f GB/s (%d threads, plain streaming read)\n", rbw / 1e9, threads);
+    if (peak > 0)
+        printf("fp32 peak   %.0f GFLOP/s (%d threads, %d-lane FMA chains); prefill at %.0f%% of it\n", peak * 1e-9, threads,
+               lanes, 100.0 * pp_flop / t_pp / peak);
     printf("memcpy bw   %.2f GB/s (%d threads, bytes copied per second)\n", bw / 1e9, threads);
     printf("bytes/token %.1f MB weights + %.1f MB KV cache (F16, mean ctx)\n", wbytes / 1e6, kv_bytes / 1e6);
-    printf("bound       %.2f tok/s weights only (ours %.0f%%), %.2f tok/s weights+KV (ours %.0f%%)\n", bound_w,
+    printf("read bound  %.2f tok/s weights only (ours %.0f%%), %.2f tok/s weights+KV (ours %.0f%%)\n", rbound_w,
+           100.0 * tg / rbound_w, rbound_wkv, 100.0 * tg / rbound_wkv);
+    printf("memcpy bound %.2f tok/s weights only (ours %.0f%%), %.2f tok/s weights+KV (ours %.0f%%)\n", bound_w,
            100.0 * tg / bound_w, bound_wkv, 100.0 * tg / bound_wkv);
+    /* CLOCK_MONOTONIC, as `perf record -k mono` stamps samples: `perf report --time A,B` */
+    printf("windows     prefill %.6f,%.6f decode %.6f,%.6f (CLOCK_MONOTONIC s)\n", t0, t0 + t_pp,
+           t_dec0, t_dec1);
     if (ctx0)
-        printf("bound@0     %.2f tok/s weights only, ours@0 %.0f%%\n", bound_w, 100.0 * (n_gen / t_tg0) / bound_w);
+        printf("bound@0     %.2f tok/s weights only (read), ours@0 %.0f%%\n", rbound_w,
+               100.0 * (n_gen / t_tg0) / rbound_w);
     rc = 0;
 fail:
     if (rc)

@@ -2,7 +2,9 @@
  *
  * Measures memcpy bandwidth (256 MiB buffers, best of several reps) and a plain read pass, then
  * the LLM-decode matvec: 11008 rows of 4096 weights (Q4_0, Q8_0, F16, F32) times one F32 vector,
- * the vector quantized to Q8_0 once per call where the weights want it, rows split over pthreads.
+ * the vector quantized to Q8_0 once per call where the weights want it, rows split over pthreads;
+ * for Q4_0/Q8_0 also on the matrix as packed row groups (quant.h), the layout the cpu backend
+ * keeps model weights in.
  * Prints GB/s of weight bytes read and the ratio to memcpy. Each call reads a different copy of
  * the matrix, cycling through >= 768 MiB, so the last-level cache never holds the weights (as in
  * a real decode step, which streams every layer's weights once). The scalar path is measured by
@@ -162,6 +164,22 @@ static void quantize_act(pool *p)
         ag_quantize_row_q8_0(g_x, g_xq, COLS);
 }
 
+static char g_pact[16384];
+
+static void prepare_packed_act(pool *p)
+{
+    p->rep++;
+    ag_packed_act_row(p->type, g_x, COLS, g_pact);
+}
+
+static void job_packed(pool *p, int tid)
+{
+    size_t b, e;
+    split(ROWS / AG_PACK_ROWS, p->nthreads, tid, 1, &b, &e);
+    ag_packed_matmul(p->type, COLS, p->w[p->rep % p->ncopies] + b * p->rs, (int64_t)(e - b) * AG_PACK_ROWS, g_pact, 0,
+                     1, p->out + b * AG_PACK_ROWS, 0);
+}
+
 static void job_matvec(pool *p, int tid)
 {
     size_t b, e;
@@ -257,6 +275,24 @@ int main(int argc, char **argv)
                    "%3.0f%% of read\n",
                    ag_simd_level(), ag_type_name(ty), tlist[ti], t * 1e3, gbs, bytes * 1e-6,
                    100 * gbs / copy_gbs[ti], 100 * gbs / read_gbs[ti]);
+        }
+        if (ty == AG_TYPE_Q4_0 || ty == AG_TYPE_Q8_0) {
+            /* the same matrix as packed groups (same size): rs is now bytes per group */
+            char *tmp = malloc(bytes);
+            ag_pack_rows(ty, w[0], rs, ROWS, COLS, tmp);
+            for (int c = 0; c < ncopies; c++)
+                memcpy(w[c], tmp, bytes);
+            free(tmp);
+            for (int ti = 0; ti < nt; ti++) {
+                pool p = {.nthreads = tlist[ti], .type = ty, .w = w, .ncopies = ncopies,
+                          .rs = ag_packed_size(ty, AG_PACK_ROWS, COLS), .out = out};
+                const double t = run_best(&p, job_packed, reps < ncopies ? ncopies : reps, prepare_packed_act);
+                const double gbs = bytes / t * 1e-9;
+                printf("%-7s %-4s threads %d: %7.3f ms  %6.2f GB/s packed groups       = %3.0f%% of memcpy, "
+                       "%3.0f%% of read\n",
+                       ag_simd_level(), ag_type_name(ty), tlist[ti], t * 1e3, gbs, 100 * gbs / copy_gbs[ti],
+                       100 * gbs / read_gbs[ti]);
+            }
         }
         for (int c = 0; c < ncopies; c++)
             free(w[c]);

@@ -10,6 +10,11 @@
 #   OUTDIR/speechtokenizer.gguf   SpeechTokenizer, 8 RVQ layers, codebook 1024 (16 kHz, 50 Hz)
 #   OUTDIR/soundstorm.gguf        SoundStorm, K 1024, 7 acoustic levels
 #   OUTDIR/encodec.gguf           Encodec 32 kHz, 4 codebooks of 2048
+#   OUTDIR/seed-tokenizer.gguf    SEED image tokenizer (ViT width 176, Q-Former 2 layers; 32 codes
+#                                 of 8192), from BLIP-2's and SEED's published file layout
+#   OUTDIR/seed-unclip.gguf       SEED decode MLP (32 codes of 8192) + SD 2.1 unCLIP (UNet widths
+#                                 32/64 at a 16x16 latent, 3-level VAE: 64x64 images; PNDM), from
+#                                 seed_quantizer.pt and the diffusers folder as published
 #   OUTDIR/DEMO-MODELS.txt        the label: what these files are
 # The file names are the ones the pipeline scripts look for in a models folder (ANYGPT_MODELS).
 #
@@ -53,6 +58,8 @@ ref=$root/tests/reference
 "$py" "$ref/speechtokenizer_ref.py" --demo "$work/speechtokenizer"
 "$py" "$ref/soundstorm_ref.py" demo "$work/soundstorm/speechtokenizer_soundstorm_mls.pt"
 "$py" "$ref/encodec_ref.py" --demo "$work/encodec"
+"$py" "$ref/seed_tokenizer_ref.py" --demo "$work/seed"
+"$py" "$ref/make_unclip_demo.py" "$work/unclip" > /dev/null
 
 conv() { # the converters' chatter only when they fail
   "$convert" "$@" 2> "$work/convert.log" || { cat "$work/convert.log" >&2; exit 1; }
@@ -61,14 +68,17 @@ conv llm "$work/llm/AnyGPT-chat-demo" "$work/anygpt-llm.gguf" --dtype f32 --quie
 conv speechtokenizer "$work/speechtokenizer" "$work/speechtokenizer.gguf" --dtype f32 --quiet
 conv soundstorm "$work/soundstorm/speechtokenizer_soundstorm_mls.pt" "$work/soundstorm.gguf" --quiet
 conv encodec "$work/encodec" "$work/encodec.gguf" --dtype f32 --quiet
+conv seed-tokenizer "$work/seed" "$work/seed-tokenizer.gguf" --dtype f32 --quiet
+conv seed-unclip "$work/unclip" "$work/seed-unclip.gguf" --dtype f32 --quiet
 cat > "$work/DEMO-MODELS.txt" <<'EOF'
 DEMO MODELS - RANDOM WEIGHTS - THEY MAKE NOISE
 These GGUF files were written by tools/make-demo-models.sh from tiny random-weight checkpoints
 (tests/reference/ generators) through anygpt-convert. They have the published architectures and
-AnyGPT's full vocabulary, so every pipeline runs end to end, but the LLM writes gibberish and the
-audio is noise. For the real thing convert the published checkpoints (see README.md).
+AnyGPT's full vocabulary, so every pipeline runs end to end, but the LLM writes gibberish, the
+audio is noise, image codes say nothing about the image and generated images are noise. For the real thing convert the published checkpoints (see README.md).
 EOF
-for f in anygpt-llm.gguf speechtokenizer.gguf soundstorm.gguf encodec.gguf DEMO-MODELS.txt; do
+for f in anygpt-llm.gguf speechtokenizer.gguf soundstorm.gguf encodec.gguf seed-tokenizer.gguf seed-unclip.gguf \
+  DEMO-MODELS.txt; do
   mv -f "$work/$f" "$out/$f"
 done
 echo "demo models (random weights: noise) in $out"

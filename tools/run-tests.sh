@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds gst-anygpt with warnings as errors and runs every test: the normal build (cpu + vulkan on
 # whatever device Vulkan finds; lavapipe in CI) and an ASan/UBSan build of the same tests.
-# Usage: tools/run-tests.sh [--no-asan]
+# Usage: tools/run-tests.sh [--no-asan]   (AG_FUZZ_SECONDS=N: seconds per fuzz target, 0 skips fuzzing; default 10)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 asan=1
@@ -11,16 +11,17 @@ jobs=$(nproc 2>/dev/null || echo 2)
 # Vulkan must really run in CI: the op tests fail instead of skipping when no device is found.
 export AG_REQUIRE_VULKAN=${AG_REQUIRE_VULKAN:-1}
 
-passed=0; failed=0; skipped=0
+passed=0; failed=0; skipped=0; failures=()
 run_suite() { # name builddir meson-args...
   local name=$1 dir=$2; shift 2
   echo "=== $name: configure ($*)"
   if [ ! -f "$dir/build.ninja" ]; then
-    meson setup "$dir" -Dwerror=true "$@" || { failed=$((failed + 1)); return; }
+    meson setup "$dir" -Dwerror=true "$@" || { failed=$((failed + 1)); failures+=("$name: meson setup"); return; }
   fi
   echo "=== $name: build"
-  ninja -C "$dir" -j"$jobs" || { failed=$((failed + 1)); return; }
+  ninja -C "$dir" -j"$jobs" || { failed=$((failed + 1)); failures+=("$name: build"); return; }
   echo "=== $name: test"
+  rm -f "$dir/meson-logs/testlog.json"
   meson test -C "$dir" --print-errorlogs --num-processes 1 --timeout-multiplier "${AG_TIMEOUT_MULT:-3}"
   local log="$dir/meson-logs/testlog.json"
   if [ -f "$log" ]; then
@@ -28,8 +29,15 @@ run_suite() { # name builddir meson-args...
     p=$(grep -c '"result": "OK"' "$log"); f=$(grep -cE '"result": "(FAIL|TIMEOUT|ERROR|UNEXPECTEDPASS)"' "$log")
     s=$(grep -c '"result": "SKIP"' "$log")
     passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+    # the names again at the very end: CI shows only the tail of this output
+    while read -r t; do failures+=("$name: $t"); done < <(/usr/bin/python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r["result"] in ("FAIL", "TIMEOUT", "ERROR", "UNEXPECTEDPASS"):
+        print(r["name"], r["result"], "%.0f s" % r["duration"])' "$log" 2>/dev/null)
   else
-    failed=$((failed + 1))
+    failed=$((failed + 1)); failures+=("$name: no test log")
   fi
 }
 
@@ -46,10 +54,35 @@ if command -v valgrind >/dev/null && [ -f build-test/build.ninja ]; then
     passed=$((passed + 1))
   else
     failed=$((failed + 1))
+    log=$(ls build-test/meson-logs/valgrind*.json 2>/dev/null | head -1)
+    while read -r t; do failures+=("valgrind: $t"); done < <(/usr/bin/python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r["result"] != "OK":
+        print(r["name"], r["result"], "%.0f s" % r["duration"])' "$log" 2>/dev/null)
   fi
 fi
 if [ $asan = 1 ]; then
   ASAN_OPTIONS=detect_leaks=1 run_suite "asan+ubsan" build-test-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized
 fi
+# Fuzz targets (tests/fuzz) with libFuzzer: the committed corpora and regression inputs replayed,
+# then every target run briefly (AG_FUZZ_SECONDS each). Needs clang's fuzzer runtime; the
+# replay alone also runs in the two builds above (suite fuzz).
+if [ $asan = 1 ] && [ "${AG_FUZZ_SECONDS:-10}" != 0 ]; then
+  echo "=== fuzz: build-test-fuzz, corpora replayed, ${AG_FUZZ_SECONDS:-10} s per target"
+  AG_FUZZ_BUILD=build-test-fuzz tools/fuzz.sh ci "${AG_FUZZ_SECONDS:-10}" >build-test-fuzz.log 2>&1
+  rc=$?
+  grep -E '^[a-z_0-9]+ +rc=' build-test-fuzz.log
+  case $rc in
+    0) passed=$((passed + 1)) ;;
+    2) echo "=== fuzz: skipped (no clang libFuzzer runtime: tools/setup-deps.sh installs clang, libclang-rt-14-dev)"
+       skipped=$((skipped + 1)) ;;
+    *) echo "=== fuzz: FAILED (build-test-fuzz.log; crashing inputs in build-test-fuzz/fuzz-crash/)"
+       tail -30 build-test-fuzz.log
+       failed=$((failed + 1)); failures+=("fuzz: see build-test-fuzz.log") ;;
+  esac
+fi
+for f in "${failures[@]}"; do echo "FAILED $f"; done
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" = 0 ]

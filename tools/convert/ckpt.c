@@ -2,10 +2,12 @@
 #include "ckpt.h"
 
 #include "anygpt/error.h"
+#include "anygpt/limits.h"
 #include "anygpt/quant.h"
 #include "anygpt/tensor.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +31,7 @@ void ckpt_free(ckpt *c)
         free(c->maps[k].path);
     }
     free(c->maps);
+    free(c->slots);
     memset(c, 0, sizeof *c);
 }
 
@@ -82,12 +85,46 @@ const ckpt_map *ckpt_map_file(ckpt *c, const char *path)
     return m;
 }
 
+/* Names are looked up through a hash table (open addressing, at most half full): checkpoints
+ * hold up to AG_MAX_CKPT_TENSORS tensors and the plans look each one up. */
+static size_t name_hash(const char *s)
+{
+    size_t h = 1469598103934665603u; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211u;
+    return h;
+}
+
+static size_t *find_slot(const ckpt *c, const char *name)
+{
+    size_t mask = c->n_slots - 1;
+    for (size_t i = name_hash(name) & mask;; i = (i + 1) & mask)
+        if (!c->slots[i] || strcmp(c->t[c->slots[i] - 1].name, name) == 0)
+            return &c->slots[i];
+}
+
+static int grow_slots(ckpt *c)
+{
+    size_t n = c->n_slots ? c->n_slots * 2 : 256;
+    size_t *s = calloc(n, sizeof *s);
+    if (!s) {
+        ag_set_error("out of memory");
+        return -1;
+    }
+    free(c->slots);
+    c->slots = s;
+    c->n_slots = n;
+    for (size_t k = 0; k < c->n; k++)
+        *find_slot(c, c->t[k].name) = k + 1;
+    return 0;
+}
+
 const ckpt_tensor *ckpt_find(const ckpt *c, const char *name)
 {
-    for (size_t k = 0; k < c->n; k++)
-        if (strcmp(c->t[k].name, name) == 0)
-            return &c->t[k];
-    return NULL;
+    if (!c->n_slots)
+        return NULL;
+    size_t k = *find_slot(c, name);
+    return k ? &c->t[k - 1] : NULL;
 }
 
 int ckpt_add(ckpt *c, const ckpt_tensor *t)
@@ -97,6 +134,12 @@ int ckpt_add(ckpt *c, const ckpt_tensor *t)
         ag_set_error("tensor '%s' appears twice (%s and %s)", t->name, old->file, t->file);
         return -1;
     }
+    if (c->n >= AG_MAX_CKPT_TENSORS) {
+        ag_set_error("%s: more than %d tensors in the checkpoint: refused", t->file, AG_MAX_CKPT_TENSORS);
+        return -1;
+    }
+    if (2 * (c->n + 1) > c->n_slots && grow_slots(c))
+        return -1;
     if (c->n == c->cap) {
         size_t nc = c->cap ? c->cap * 2 : 64;
         ckpt_tensor *nt = realloc(c->t, nc * sizeof *nt);
@@ -113,6 +156,7 @@ int ckpt_add(ckpt *c, const ckpt_tensor *t)
         ag_set_error("out of memory");
         return -1;
     }
+    *find_slot(c, t->name) = c->n + 1;
     c->n++;
     return 0;
 }
@@ -282,7 +326,8 @@ int ckpt_to_f32(const ckpt_tensor *t, float *out)
                 memcpy(&hv, row + 2 * k, 2);
                 out[o + k] = ckpt_bf16_to_f32(hv);
             }
-        } else if (t->dtype == CKPT_F16 && istr == 1) {
+        } else if (t->dtype == CKPT_F16 && istr == 1 && ((uintptr_t)row & 1) == 0) {
+            /* a hostile zip can store its data at an odd offset: that row takes the loop below */
             ag_fp16_to_fp32_row((const ag_fp16 *)(const void *)row, out + o, inner);
         } else {
             for (int64_t k = 0; k < inner; k++)

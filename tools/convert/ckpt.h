@@ -33,6 +33,8 @@ typedef struct {
     size_t n, cap;
     ckpt_map *maps;
     size_t n_maps, cap_maps;
+    size_t *slots;    /* name hash table: tensor index + 1, 0 empty (ckpt_add / ckpt_find) */
+    size_t n_slots;
 } ckpt;
 
 void ckpt_init(ckpt *c);

@@ -18,6 +18,7 @@ int convert_llm(const char *input, const char *output, const convert_opts *o);
 int convert_speechtokenizer(const char *input, const char *output, const convert_opts *o);
 int convert_soundstorm(const char *input, const char *output, const convert_opts *o);
 int convert_encodec(const char *input, const char *output, const convert_opts *o);
+int convert_seed_tokenizer(const char *input, const char *output, const convert_opts *o);
 
 /* snprintf without -Wformat-truncation noise: names are short and bounded by construction */
 static inline void cv_nm(char *dst, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

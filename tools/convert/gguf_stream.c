@@ -114,6 +114,7 @@ static int begin_kv(gs_writer *w, const char *key, uint32_t type)
 int gs_set_u32(gs_writer *w, const char *key, uint32_t v) { return begin_kv(w, key, AG_GGUF_UINT32) || put(w, &v, 4) ? -1 : 0; }
 int gs_set_i32(gs_writer *w, const char *key, int32_t v) { return begin_kv(w, key, AG_GGUF_INT32) || put(w, &v, 4) ? -1 : 0; }
 int gs_set_f32(gs_writer *w, const char *key, float v) { return begin_kv(w, key, AG_GGUF_FLOAT32) || put(w, &v, 4) ? -1 : 0; }
+int gs_set_f64(gs_writer *w, const char *key, double v) { return begin_kv(w, key, AG_GGUF_FLOAT64) || put(w, &v, 8) ? -1 : 0; }
 int gs_set_bool(gs_writer *w, const char *key, bool v)
 {
     uint8_t b = v;

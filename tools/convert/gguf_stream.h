@@ -19,6 +19,7 @@ void gs_free(gs_writer *w); /* removes the temporary file if not finished */
 int gs_set_u32(gs_writer *w, const char *key, uint32_t v);
 int gs_set_i32(gs_writer *w, const char *key, int32_t v);
 int gs_set_f32(gs_writer *w, const char *key, float v);
+int gs_set_f64(gs_writer *w, const char *key, double v);
 int gs_set_bool(gs_writer *w, const char *key, bool v);
 int gs_set_str(gs_writer *w, const char *key, const char *v);
 /* type is an ag_gguf_type of fixed size (u8..f64 except string/array). */

@@ -2,20 +2,21 @@
 #include "json.h"
 
 #include "anygpt/error.h"
+#include "anygpt/limits.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define JSON_MAX_DEPTH 64
+#include <sys/stat.h>
 
 typedef struct {
     const char *s;
     size_t n, pos;
     const char *label;
     bool failed;
+    size_t values; /* made so far: at most AG_MAX_JSON_VALUES (each costs ~90 bytes for 2 of text) */
 } jparser;
 
 static void jfail(jparser *p, const char *what)
@@ -35,8 +36,14 @@ static void skip_ws(jparser *p)
     }
 }
 
-static json_value *new_value(json_kind k)
+static json_value *new_value(jparser *p, json_kind k)
 {
+    if (++p->values > AG_MAX_JSON_VALUES) {
+        if (!p->failed)
+            ag_set_error("%s: JSON text holds more than %d values: refused", p->label, AG_MAX_JSON_VALUES);
+        p->failed = true;
+        return NULL;
+    }
     json_value *v = calloc(1, sizeof *v);
     if (v)
         v->kind = k;
@@ -355,7 +362,7 @@ static json_value *parse_value(jparser *p, int depth)
         jfail(p, "unexpected end of input");
         return NULL;
     }
-    if (depth > JSON_MAX_DEPTH) {
+    if (depth > AG_MAX_JSON_DEPTH) {
         jfail(p, "nesting too deep");
         return NULL;
     }
@@ -364,7 +371,7 @@ static json_value *parse_value(jparser *p, int depth)
     if (c == '{' || c == '[') {
         bool obj = c == '{';
         char close = obj ? '}' : ']';
-        v = new_value(obj ? JSON_OBJECT : JSON_ARRAY);
+        v = new_value(p, obj ? JSON_OBJECT : JSON_ARRAY);
         if (!v) {
             jfail(p, "out of memory");
             return NULL;
@@ -421,7 +428,7 @@ static json_value *parse_value(jparser *p, int depth)
         }
     }
     if (c == '"') {
-        v = new_value(JSON_STRING);
+        v = new_value(p, JSON_STRING);
         if (!v) {
             jfail(p, "out of memory");
             return NULL;
@@ -432,7 +439,7 @@ static json_value *parse_value(jparser *p, int depth)
         return v;
     }
     if (c == '-' || (c >= '0' && c <= '9')) {
-        v = new_value(JSON_NUMBER);
+        v = new_value(p, JSON_NUMBER);
         if (!v) {
             jfail(p, "out of memory");
             return NULL;
@@ -442,13 +449,13 @@ static json_value *parse_value(jparser *p, int depth)
         return v;
     }
     if (match_lit(p, "true") || match_lit(p, "false")) {
-        v = new_value(JSON_BOOL);
+        v = new_value(p, JSON_BOOL);
         if (v)
             v->b = p->s[p->pos - 1] == 'e' && p->s[p->pos - 2] == 'u';
         return v;
     }
     if (match_lit(p, "null"))
-        return new_value(JSON_NULL);
+        return new_value(p, JSON_NULL);
     jfail(p, "unexpected character");
     return NULL;
 fail:
@@ -458,7 +465,7 @@ fail:
 
 json_value *json_parse(const char *text, size_t n, const char *label)
 {
-    jparser p = {text, n, 0, label ? label : "json", false};
+    jparser p = {text, n, 0, label ? label : "json", false, 0};
     /* A UTF-8 byte order mark is tolerated (some editors write one). */
     if (n >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
         p.pos = 3;
@@ -484,6 +491,13 @@ char *read_whole_file(const char *path, size_t *size)
         ag_set_error("%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size > AG_MAX_AUX_FILE_BYTES) {
+        fclose(f);
+        ag_set_error("%s: %lld bytes, more than the %zu accepted (a config or tokenizer file is far smaller)", path,
+                     (long long)st.st_size, AG_MAX_AUX_FILE_BYTES);
+        return NULL;
+    }
     char *buf = NULL;
     size_t n = 0, cap = 0;
     for (;;) {
@@ -503,6 +517,13 @@ char *read_whole_file(const char *path, size_t *size)
         n += r;
         if (r < 65536)
             break;
+        if (n > AG_MAX_AUX_FILE_BYTES) {
+            free(buf);
+            fclose(f);
+            ag_set_error("%s: more than %zu bytes: refused (a config or tokenizer file is far smaller)", path,
+                         AG_MAX_AUX_FILE_BYTES);
+            return NULL;
+        }
     }
     if (ferror(f)) {
         free(buf);

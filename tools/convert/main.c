@@ -1,6 +1,9 @@
 /* anygpt-convert KIND INPUT OUTPUT.gguf [--dtype f32|f16]: published checkpoints -> GGUF.
  * One module per KIND; no Python or PyTorch needed. */
 #include "convert.h"
+#ifdef AG_HAVE_UNCLIP_PLANS
+#include "seed_unclip.h"
+#endif
 
 #include "anygpt/error.h"
 
@@ -21,6 +24,13 @@ static const converter converters[] = {
                                        "checkpoint, or a folder holding one"},
     {"encodec", convert_encodec, "facebook/encodec_32khz HF folder (config.json, model.safetensors or "
                                  "pytorch_model.bin) or audiocraft state_dict.bin (folder or file)"},
+    {"seed-tokenizer", convert_seed_tokenizer, "folder holding BLIP-2's eva_vit_g.pth and SEED's seed_quantizer.pt "
+                                               "(AILab-CVC/seed-tokenizer-2)"},
+#ifdef AG_HAVE_UNCLIP_PLANS
+    {"seed-unclip", convert_seed_unclip, "folder holding seed_quantizer.pt (or seed-tokenizer-2/) and the diffusers "
+                                         "folder stable-diffusion-2-1-unclip/, or that folder itself with "
+                                         "seed_quantizer.pt in it"},
+#endif
 };
 
 static void usage(FILE *f)

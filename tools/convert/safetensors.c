@@ -4,6 +4,7 @@
 #include "json.h"
 
 #include "anygpt/error.h"
+#include "anygpt/limits.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,11 @@ int safetensors_load(ckpt *c, const char *path)
     }
     uint64_t hlen;
     memcpy(&hlen, base, 8);
+    if (hlen > AG_MAX_SAFETENSORS_HEADER) {
+        ag_set_error("%s: safetensors header length %llu is more than the %d accepted", path,
+                     (unsigned long long)hlen, AG_MAX_SAFETENSORS_HEADER);
+        return -1;
+    }
     if (hlen > m->size - 8) {
         ag_set_error("%s: safetensors header length %llu runs past the end of the file (truncated?)", path,
                      (unsigned long long)hlen);

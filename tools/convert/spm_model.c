@@ -4,6 +4,7 @@
 #include "json.h"
 
 #include "anygpt/error.h"
+#include "anygpt/limits.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -178,6 +179,10 @@ int spm_model_parse(spm_model *m, const uint8_t *data, size_t size, const char *
         if (wt != 2)
             continue;
         if (f == 1) {
+            if (m->n >= AG_MAX_SPM_PIECES) {
+                ag_set_error("%s: more than %d SentencePiece pieces: refused", label, AG_MAX_SPM_PIECES);
+                goto fail;
+            }
             if (m->n == cap) {
                 size_t nc = cap ? cap * 2 : 1024;
                 spm_piece *np = realloc(m->pieces, nc * sizeof *np);

@@ -6,6 +6,7 @@
 #include "zip.h"
 
 #include "anygpt/error.h"
+#include "anygpt/limits.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +29,7 @@ struct pval {
     ckpt_dtype dtype; /* V_GLOBAL storage class, V_STORAGE */
     const uint8_t *data; /* V_STORAGE: entry bytes */
     uint64_t nbytes;
-    ckpt_tensor t;    /* V_TENSOR (name unset) */
+    ckpt_tensor *t;   /* V_TENSOR (name unset); separate, so the many other values stay small */
 };
 
 typedef struct {
@@ -40,13 +41,20 @@ typedef struct {
     size_t *marks;
     size_t n_marks, mcap;
     pval **memo;
-    size_t memo_cap;
+    size_t memo_cap, memo_len; /* memo_len: entries set (MEMOIZE's index, as len(memo) in Python) */
+    size_t n_values;
     const zip_archive *zip;
     const char *prefix;
 } unpickler;
 
 static pval *vnew(unpickler *u, vkind k)
 {
+    if (u->n_values >= AG_MAX_PICKLE_VALUES) {
+        ag_set_error("%s: pickle builds more than %d objects: refused (a state dict needs a few per tensor)",
+                     u->label, AG_MAX_PICKLE_VALUES);
+        return NULL;
+    }
+    u->n_values++;
     pval *v = calloc(1, sizeof *v);
     if (!v) {
         ag_set_error("%s: out of memory", u->label);
@@ -64,6 +72,7 @@ static void vfree_all(unpickler *u)
         pval *n = u->allocs->next_alloc;
         free(u->allocs->s);
         free(u->allocs->items);
+        free(u->allocs->t);
         free(u->allocs);
         u->allocs = n;
     }
@@ -180,8 +189,9 @@ static pval *mkint(unpickler *u, int64_t i)
 
 static int memo_put(unpickler *u, uint64_t idx, pval *v)
 {
-    if (idx > (1u << 26)) {
-        ag_set_error("%s: pickle memo index %llu too large", u->label, (unsigned long long)idx);
+    if (idx >= AG_MAX_PICKLE_VALUES) {
+        ag_set_error("%s: pickle memo index %llu too large (at most %d objects are accepted)", u->label,
+                     (unsigned long long)idx, AG_MAX_PICKLE_VALUES);
         return -1;
     }
     if (idx >= u->memo_cap) {
@@ -197,6 +207,8 @@ static int memo_put(unpickler *u, uint64_t idx, pval *v)
         u->memo = nm;
         u->memo_cap = nc;
     }
+    if (!u->memo[idx])
+        u->memo_len++;
     u->memo[idx] = v;
     return 0;
 }
@@ -338,21 +350,37 @@ static pval *reduce(unpickler *u, pval *fn, pval *args)
         pval *v = vnew(u, V_TENSOR);
         if (!v)
             return NULL;
+        if (!(v->t = calloc(1, sizeof *v->t))) {
+            ag_set_error("%s: out of memory", u->label);
+            return NULL;
+        }
         int64_t off;
         int nd_stride;
         if (as_int(u, args->items[1], &off, "storage offset") ||
-            int_tuple(u, args->items[2], v->t.shape, &v->t.n_dims, "size") ||
-            int_tuple(u, args->items[3], v->t.strides, &nd_stride, "stride"))
+            int_tuple(u, args->items[2], v->t->shape, &v->t->n_dims, "size") ||
+            int_tuple(u, args->items[3], v->t->strides, &nd_stride, "stride"))
             return NULL;
-        if (nd_stride != v->t.n_dims || off < 0 || (uint64_t)off > st->nbytes / ckpt_dtype_size(st->dtype)) {
+        if (nd_stride != v->t->n_dims || off < 0 || (uint64_t)off > st->nbytes / ckpt_dtype_size(st->dtype)) {
             ag_set_error("%s: pickle: tensor stride rank or storage offset is invalid", u->label);
             return NULL;
         }
-        v->t.dtype = st->dtype;
-        v->t.data = st->data + (size_t)off * ckpt_dtype_size(st->dtype);
-        v->t.file = u->label;
-        v->t.name = (char *)"(tensor)";
-        if (ckpt_check_extent(&v->t, st->data, (size_t)st->nbytes, "storage"))
+        /* Not more elements than the storage holds (an expanded, stride-0 view is no weight and
+         * would make reading it out allocate more than the file has). */
+        int64_t numel = 1;
+        for (int d = 0; d < v->t->n_dims; d++)
+            if (v->t->shape[d] < 0 || __builtin_mul_overflow(numel, v->t->shape[d], &numel))
+                numel = INT64_MAX;
+        if ((uint64_t)numel > st->nbytes / ckpt_dtype_size(st->dtype)) {
+            ag_set_error("%s: pickle: a tensor of %lld elements views a storage of %llu: refused (negative, "
+                         "overflowing or expanded shape)",
+                         u->label, (long long)numel, (unsigned long long)(st->nbytes / ckpt_dtype_size(st->dtype)));
+            return NULL;
+        }
+        v->t->dtype = st->dtype;
+        v->t->data = st->data + (size_t)off * ckpt_dtype_size(st->dtype);
+        v->t->file = u->label;
+        v->t->name = (char *)"(tensor)";
+        if (ckpt_check_extent(v->t, st->data, (size_t)st->nbytes, "storage"))
             return NULL;
         return v;
     }
@@ -512,9 +540,7 @@ static pval *run(unpickler *u)
         case 'q': case 'r': case 0x94: { /* BINPUT, LONG_BINPUT, MEMOIZE */
             uint64_t idx;
             if (op == 0x94) {
-                idx = 0;
-                while (idx < u->memo_cap && u->memo[idx])
-                    idx++;
+                idx = u->memo_len;
             } else {
                 int w = op == 'q' ? 1 : 4;
                 if (need(u, (size_t)w))
@@ -654,14 +680,20 @@ static pval *run(unpickler *u)
     return NULL;
 }
 
-/* Adds tensors of a dict (recursing into nested dicts, names joined with '.'). */
-static int add_dict(ckpt *c, unpickler *u, const pval *d, const char *prefix, int depth)
+/* Adds tensors of a dict (recursing into nested dicts, names joined with '.'). *budget counts
+ * the entries visited: the memo lets one dict appear under many keys, so a few bytes could
+ * otherwise name more tensors than memory holds. */
+static int add_dict(ckpt *c, unpickler *u, const pval *d, const char *prefix, int depth, size_t *budget)
 {
-    if (depth > 16) {
-        ag_set_error("%s: dicts nested too deep", u->label);
+    if (depth > AG_MAX_PICKLE_DEPTH) {
+        ag_set_error("%s: dicts nested more than %d deep", u->label, AG_MAX_PICKLE_DEPTH);
         return -1;
     }
     for (size_t k = 0; k + 1 < d->n; k += 2) {
+        if (++*budget > AG_MAX_CKPT_TENSORS) {
+            ag_set_error("%s: more than %d tensors and dict entries: refused", u->label, AG_MAX_CKPT_TENSORS);
+            return -1;
+        }
         const pval *key = d->items[k], *val = d->items[k + 1];
         char name[1024];
         if (key->kind != V_STR)
@@ -671,12 +703,12 @@ static int add_dict(ckpt *c, unpickler *u, const pval *d, const char *prefix, in
             return -1;
         }
         if (val->kind == V_TENSOR) {
-            ckpt_tensor t = val->t;
+            ckpt_tensor t = *val->t;
             t.name = name;
             if (ckpt_add(c, &t))
                 return -1;
         } else if (val->kind == V_DICT) {
-            if (add_dict(c, u, val, name, depth + 1))
+            if (add_dict(c, u, val, name, depth + 1, budget))
                 return -1;
         }
     }
@@ -735,6 +767,11 @@ int torchzip_load(ckpt *c, const char *path)
     const uint8_t *pdata = zip_find_data(&z, pkl->name, &psize, m->path);
     if (!pdata)
         goto done;
+    if (psize > AG_MAX_PICKLE_BYTES) {
+        ag_set_error("%s: %s is %llu bytes, more than the %zu accepted", path, pkl->name, (unsigned long long)psize,
+                     AG_MAX_PICKLE_BYTES);
+        goto done;
+    }
     u.label = m->path;
     u.p = u.start = pdata;
     u.end = pdata + psize;
@@ -756,7 +793,8 @@ int torchzip_load(ckpt *c, const char *path)
             break;
         }
     }
-    rc = add_dict(c, &u, root, "", 0);
+    size_t budget = 0;
+    rc = add_dict(c, &u, root, "", 0, &budget);
 done:
     vfree_all(&u);
     free(u.stack);

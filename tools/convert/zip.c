@@ -15,8 +15,20 @@ void zip_close(zip_archive *z)
     for (size_t k = 0; k < z->n; k++)
         free(z->e[k].name);
     free(z->e);
+    free(z->by_name);
     z->e = NULL;
+    z->by_name = NULL;
     z->n = 0;
+}
+
+/* qsort has no context argument in C17: the entries being sorted are passed through this. */
+static const zip_entry *sort_entries;
+
+static int cmp_entry(const void *a, const void *b)
+{
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    int c = strcmp(sort_entries[i].name, sort_entries[j].name);
+    return c ? c : (i > j) - (i < j);
 }
 
 int zip_open(zip_archive *z, const uint8_t *base, size_t size, const char *label)
@@ -46,7 +58,7 @@ int zip_open(zip_archive *z, const uint8_t *base, size_t size, const char *label
             return -1;
         }
         uint64_t e64 = rd64(base + eocd - 20 + 8);
-        if (e64 > size - 56 || rd32(base + e64) != 0x06064b50) {
+        if (size < 56 || e64 > size - 56 || rd32(base + e64) != 0x06064b50) {
             ag_set_error("%s: bad ZIP64 end-of-central-directory record", label);
             return -1;
         }
@@ -115,6 +127,15 @@ int zip_open(zip_archive *z, const uint8_t *base, size_t size, const char *label
         }
         p += 46 + nlen + xlen + clen;
     }
+    z->by_name = malloc((z->n ? z->n : 1) * sizeof *z->by_name);
+    if (!z->by_name) {
+        ag_set_error("%s: out of memory", label);
+        goto fail;
+    }
+    for (size_t k = 0; k < z->n; k++)
+        z->by_name[k] = k;
+    sort_entries = z->e;
+    qsort(z->by_name, z->n, sizeof *z->by_name, cmp_entry);
     return 0;
 fail:
     zip_close(z);
@@ -123,10 +144,16 @@ fail:
 
 const zip_entry *zip_find(const zip_archive *z, const char *name)
 {
-    for (size_t k = 0; k < z->n; k++)
-        if (strcmp(z->e[k].name, name) == 0)
-            return &z->e[k];
-    return NULL;
+    /* the first entry of that name (lowest index), as a linear scan would find it */
+    size_t lo = 0, hi = z->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(z->e[z->by_name[mid]].name, name) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < z->n && strcmp(z->e[z->by_name[lo]].name, name) == 0 ? &z->e[z->by_name[lo]] : NULL;
 }
 
 const uint8_t *zip_find_data(const zip_archive *z, const char *name, uint64_t *size, const char *label)

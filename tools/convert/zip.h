@@ -17,6 +17,7 @@ typedef struct {
 typedef struct {
     zip_entry *e;
     size_t n;
+    size_t *by_name; /* entry indices sorted by name (then index): zip_find is a binary search */
 } zip_archive;
 
 /* Parse; label names the file in errors. Compressed entries are listed (data NULL); asking for

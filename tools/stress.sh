@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# stress.sh: the state-change stress of every element (tests/stress/stress_states.c) at full
+# length: CYCLES cycles each (default 1000: NULL -> PLAYING -> work in flight -> NULL / READY /
+# flush-seek -> the reply after the restart compared with an uninterrupted run), then
+# VALGRIND_CYCLES (default 100) of each under valgrind (memcheck: invalid accesses and definite
+# leaks fail). Prints one line per element and run; logs in OUT (default a new folder in /tmp).
+#
+#   tools/stress.sh [--cycles N] [--valgrind-cycles N] [--seed N] [--new-pipeline] [--out DIR]
+#                   [ELEMENT...]
+# Uses the build tree (AG_BUILD_DIR, default build/): its plugin, tests/stress/stress_states and
+# the tiny test models (ninja -C build && meson test -C build --suite stress makes them).
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${AG_BUILD_DIR:-$root/build}
+cycles=1000; vg_cycles=100; seed=14; extra=(); out=""; elements=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --cycles) cycles=$2; shift 2 ;;
+    --valgrind-cycles) vg_cycles=$2; shift 2 ;;
+    --seed) seed=$2; shift 2 ;;
+    --new-pipeline) extra+=(--new-pipeline); shift ;;
+    --out) out=$2; shift 2 ;;
+    -h|--help) sed -n '2,/^set -u/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
+    -*) echo "error: unknown option $1" >&2; exit 2 ;;
+    *) elements+=("$1"); shift ;;
+  esac
+done
+[ -n "$out" ] || out=$(mktemp -d "${TMPDIR:-/tmp}/anygpt-stress.XXXXXX")
+mkdir -p "$out"
+declare -A model=(
+  [anygptllm]=tests/llm/tiny-f32.gguf [speechtokenize]=tests/speech/st-tiny-elu.gguf
+  [soundstorm]=tests/soundstorm/ss-tiny.gguf [encodecdecode]=tests/speech/st-tiny-elu.gguf
+  [encodectokenize]=tests/music/encodec-tiny.gguf [seedtokenize]=tests/gstimage/seed-micro.gguf
+  [seeddiffuse]=tests/gstimage/seed-unclip-micro.gguf)
+[ ${#elements[@]} -gt 0 ] || elements=(anygptllm speechtokenize soundstorm encodecdecode
+  encodectokenize seedtokenize seeddiffuse)
+export GST_PLUGIN_PATH_1_0=$build/gst GST_REGISTRY_1_0=$out/registry.bin GST_REGISTRY_FORK=no
+bin=$build/tests/stress/stress_states
+supp=()
+[ -f /usr/share/glib-2.0/valgrind/glib.supp ] && supp+=(--suppressions=/usr/share/glib-2.0/valgrind/glib.supp)
+[ -f "$root/tests/pipelines/system.supp" ] && supp+=(--suppressions="$root/tests/pipelines/system.supp")
+fail=0
+for e in "${elements[@]}"; do
+  m=$build/${model[$e]:-}
+  if [ ! -f "$m" ]; then echo "$e: no model $m (build the tests first)"; fail=1; continue; fi
+  "$bin" "$e" "$m" "$cycles" --seed "$seed" "${extra[@]}" > "$out/$e.log" 2>&1
+  rc=$?
+  echo "$e: $cycles cycles: exit $rc"; grep -E "cycles in|VmRSS .* at start|^not ok" "$out/$e.log" | sed 's/^/  /'
+  [ $rc = 0 ] || fail=1
+  if [ "$vg_cycles" -gt 0 ] && command -v valgrind > /dev/null; then
+    valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+      --show-leak-kinds=definite "${supp[@]}" "$bin" "$e" "$m" "$vg_cycles" --seed "$seed" \
+      --watchdog 600 --max-growth-kb 100000 "${extra[@]}" > "$out/$e.valgrind.log" 2>&1
+    rc=$?
+    echo "$e: valgrind, $vg_cycles cycles: exit $rc ($(grep -E "ERROR SUMMARY" "$out/$e.valgrind.log" | tail -1 | sed 's/^==[0-9]*== //'))"
+    grep -E "definitely lost:|^not ok" "$out/$e.valgrind.log" | sed 's/^==[0-9]*== /  /'
+    [ $rc = 0 ] || fail=1
+  fi
+done
+echo "logs: $out"
+exit $fail
