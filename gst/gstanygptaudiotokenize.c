@@ -5,33 +5,18 @@
 
 #include "anygpt/error.h"
 #include "gstanygptcodec.h"
+#include "gstanygptlatency.h"
+#include "gstanygptshared.h"
 
 #define GST_CAT_DEFAULT anygpt_core_debug
-
-enum
-{
-  PROP_0,
-  PROP_MODEL_PATH,
-  PROP_DEVICE,
-  PROP_DEVICE_INDEX,
-  PROP_THREADS,
-};
-
-#define DEFAULT_DEVICE GST_ANYGPT_DEVICE_AUTO
-#define DEFAULT_DEVICE_INDEX -1
-#define DEFAULT_THREADS 0
 
 typedef struct
 {
   GstPad *sinkpad, *srcpad;
-  /* properties (object lock) */
-  gchar *model_path;
-  GstAnygptDevice device;
-  gint device_index, threads;
-  /* model (READY and up) */
-  ag_backend *backend;
+  /* model (READY and up; model-path, device, backend: gstanygptshared.h) */
   ag_seanet *model;
   ag_seanet_info info;
+  GstAnygptLatency latency;     /* longest encode so far */
   gint codebooks;
   /* stream (streaming thread) */
   gboolean have_caps;
@@ -141,6 +126,7 @@ gst_anygpt_audio_tokenize_emit (GstAnygptAudioTokenize * self, gsize n)
   int rc = ag_seanet_encode (p->model, p->pending, (int64_t) n, cb, (int32_t *) map.data);
   GstClockTime took = (GstClockTime) (g_get_monotonic_time () - t0) * GST_USECOND;
   gst_buffer_unmap (buf, &map);
+  gst_anygpt_latency_observe (&p->latency, took);
   if (rc != 0) {
     gst_buffer_unref (buf);
     GST_ELEMENT_ERROR (self, STREAM, ENCODE, ("%s encoding failed", KLASS (self)->model_kind),
@@ -298,6 +284,14 @@ gst_anygpt_audio_tokenize_src_query (GstPad * pad, GstObject * parent, GstQuery 
 {
   GstAnygptAudioTokenize *self = GST_ANYGPT_AUDIO_TOKENIZE (parent);
   GstAnygptAudioTokenizePrivate *p = PRIV (self);
+  if (gst_anygpt_shared_handle_query (GST_ELEMENT (self), query))
+    return TRUE;
+  if (GST_QUERY_TYPE (query) == GST_QUERY_LATENCY) {
+    /* live: an utterance leaves its encode time after its end (the longest so far); it is
+     * held whole, so no bound on the maximum. Not the VAD's hangover: see the README (one
+     * compute core per process, latency) */
+    return gst_anygpt_latency_query (&p->latency, p->sinkpad, query, 0, TRUE);
+  }
   /* once the model is loaded the output caps are known exactly */
   if (GST_QUERY_TYPE (query) == GST_QUERY_CAPS && p->model) {
     GstCaps *cur = out_caps (self), *filter, *res;
@@ -317,14 +311,7 @@ load_model (GstAnygptAudioTokenize * self)
 {
   GstAnygptAudioTokenizePrivate *p = PRIV (self);
   GstAnygptAudioTokenizeClass *k = KLASS (self);
-  GST_OBJECT_LOCK (self);
-  gchar *path = g_strdup (p->model_path);
-  GstAnygptDevice dev = p->device;
-  gint idx = p->device_index, threads = p->threads;
-  GST_OBJECT_UNLOCK (self);
-  p->model = gst_anygpt_codec_load (GST_ELEMENT (self), path, dev, idx, threads, k->model_kind,
-      k->sample_rate, &p->backend);
-  g_free (path);
+  p->model = gst_anygpt_codec_load (GST_ELEMENT (self), k->model_kind, k->sample_rate);
   if (!p->model)
     return FALSE;
   p->info = *ag_seanet_info_of (p->model);
@@ -353,6 +340,7 @@ gst_anygpt_audio_tokenize_change_state (GstElement * element, GstStateChange tra
       }
       p->have_caps = FALSE;
       reset_stream (self);
+      gst_anygpt_latency_reset (&p->latency);
       if (KLASS (self)->start && !KLASS (self)->start (self))
         return GST_STATE_CHANGE_FAILURE;
       break;
@@ -370,7 +358,7 @@ gst_anygpt_audio_tokenize_change_state (GstElement * element, GstStateChange tra
       break;
     case GST_STATE_CHANGE_READY_TO_NULL:
       g_clear_pointer (&p->model, ag_seanet_free);
-      g_clear_pointer (&p->backend, ag_backend_free);
+      gst_anygpt_shared_close (element);
       break;
     default:
       break;
@@ -382,65 +370,25 @@ static void
 gst_anygpt_audio_tokenize_set_property (GObject * object, guint prop_id, const GValue * value,
     GParamSpec * pspec)
 {
-  GstAnygptAudioTokenizePrivate *p = PRIV (GST_ANYGPT_AUDIO_TOKENIZE (object));
-  GST_OBJECT_LOCK (object);
-  switch (prop_id) {
-    case PROP_MODEL_PATH:
-      g_free (p->model_path);
-      p->model_path = g_value_dup_string (value);
-      break;
-    case PROP_DEVICE:
-      p->device = g_value_get_enum (value);
-      break;
-    case PROP_DEVICE_INDEX:
-      p->device_index = g_value_get_int (value);
-      break;
-    case PROP_THREADS:
-      p->threads = g_value_get_int (value);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-      break;
-  }
-  GST_OBJECT_UNLOCK (object);
+  if (!gst_anygpt_shared_set_property (object, prop_id, value))
+    G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
 }
 
 static void
 gst_anygpt_audio_tokenize_get_property (GObject * object, guint prop_id, GValue * value,
     GParamSpec * pspec)
 {
-  GstAnygptAudioTokenizePrivate *p = PRIV (GST_ANYGPT_AUDIO_TOKENIZE (object));
-  GST_OBJECT_LOCK (object);
-  switch (prop_id) {
-    case PROP_MODEL_PATH:
-      g_value_set_string (value, p->model_path);
-      break;
-    case PROP_DEVICE:
-      g_value_set_enum (value, p->device);
-      break;
-    case PROP_DEVICE_INDEX:
-      g_value_set_int (value, p->device_index);
-      break;
-    case PROP_THREADS:
-      g_value_set_int (value, p->threads);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-      break;
-  }
-  GST_OBJECT_UNLOCK (object);
+  if (!gst_anygpt_shared_get_property (object, prop_id, value))
+    G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
 }
 
 static void
 gst_anygpt_audio_tokenize_finalize (GObject * object)
 {
   GstAnygptAudioTokenizePrivate *p = PRIV (GST_ANYGPT_AUDIO_TOKENIZE (object));
-  g_free (p->model_path);
   g_free (p->pending);
   if (p->model)
     ag_seanet_free (p->model);
-  if (p->backend)
-    ag_backend_free (p->backend);
   G_OBJECT_CLASS (gst_anygpt_audio_tokenize_parent_class)->finalize (object);
 }
 
@@ -456,15 +404,9 @@ gst_anygpt_audio_tokenize_class_init (GstAnygptAudioTokenizeClass * klass)
   gobject_class->constructed = gst_anygpt_audio_tokenize_constructed;
   element_class->change_state = GST_DEBUG_FUNCPTR (gst_anygpt_audio_tokenize_change_state);
 
-  /* the model is loaded on NULL->READY: these take effect at the next load */
-  const GParamFlags load = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS;
-  g_object_class_install_property (gobject_class, PROP_MODEL_PATH,
-      g_param_spec_string ("model-path", "Model path",
-          "GGUF codec model (from anygpt-convert), loaded on NULL->READY", NULL, load));
-  gst_anygpt_install_device_properties (gobject_class, PROP_DEVICE, PROP_DEVICE_INDEX,
-      PROP_THREADS, load);
+  gst_anygpt_shared_class_init (element_class,
+      "GGUF codec model (from anygpt-convert), loaded on NULL->READY");
   gst_type_mark_as_plugin_api (GST_TYPE_ANYGPT_AUDIO_TOKENIZE, 0);
-  gst_type_mark_as_plugin_api (GST_TYPE_ANYGPT_DEVICE, 0);
 }
 
 /* Pads come from the subclass's templates: the final class is only in place once the
@@ -489,8 +431,5 @@ gst_anygpt_audio_tokenize_constructed (GObject * object)
 static void
 gst_anygpt_audio_tokenize_init (GstAnygptAudioTokenize * self)
 {
-  GstAnygptAudioTokenizePrivate *p = PRIV (self);
-  p->device = DEFAULT_DEVICE;
-  p->device_index = DEFAULT_DEVICE_INDEX;
-  p->threads = DEFAULT_THREADS;
+  gst_anygpt_shared_instance_init (GST_ELEMENT (self));
 }

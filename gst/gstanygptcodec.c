@@ -1,51 +1,39 @@
 #include "gstanygptcodec.h"
 
 #include "anygpt/error.h"
+#include "gstanygptshared.h"
 
 #define GST_CAT_DEFAULT anygpt_core_debug
 
-ag_seanet *
-gst_anygpt_codec_load (GstElement * element, const gchar * path, GstAnygptDevice device,
-    gint device_index, gint threads, const gchar * kind, gint want_rate, ag_backend ** backend)
+static gpointer
+load_seanet (ag_backend * be, const gchar * path, ag_progress_fn progress, void *progress_user,
+    gpointer user)
 {
-  GError *err = NULL;
-  *backend = NULL;
-  if (!path || !*path) {
-    GST_ELEMENT_ERROR (element, RESOURCE, NOT_FOUND, ("No model file given"),
-        ("set model-path to a %s GGUF", kind));
-    return NULL;
-  }
-  ag_backend *be = gst_anygpt_backend_open (device, device_index, threads, &err);
-  if (!be) {
-    GST_ELEMENT_ERROR (element, RESOURCE, OPEN_READ, ("Cannot open compute device"), ("%s",
-            err->message));
-    g_clear_error (&err);
-    return NULL;
-  }
-  GstAnygptLoadProgress prog = { element, -1 };
-  gst_anygpt_post_progress (element, GST_PROGRESS_TYPE_START, "load", path);
-  ag_seanet *m = ag_seanet_load (be, path, gst_anygpt_load_progress_cb, &prog);
-  gchar *reason = NULL;
+  (void) user;
+  return ag_seanet_load (be, path, progress, progress_user);
+}
+
+ag_seanet *
+gst_anygpt_codec_load (GstElement * element, const gchar * kind, gint want_rate)
+{
+  gchar *what = g_strdup_printf ("a %s GGUF", kind);
+  ag_seanet *m = gst_anygpt_shared_load (element, what, load_seanet, NULL);
+  g_free (what);
   if (!m)
-    reason = g_strdup (ag_last_error ());
-  else if (want_rate > 0 && ag_seanet_info_of (m)->sample_rate != want_rate)
-    reason = g_strdup_printf ("a %d Hz codec, not a %d Hz %s model",
-        ag_seanet_info_of (m)->sample_rate, want_rate, kind);
-  if (reason) {
-    gst_anygpt_post_progress (element, GST_PROGRESS_TYPE_ERROR, "load", reason);
-    GST_ELEMENT_ERROR (element, RESOURCE, OPEN_READ, ("Cannot use model file \"%s\"", path),
-        ("%s", reason));
+    return NULL;
+  const ag_seanet_info *i = ag_seanet_info_of (m);
+  if (want_rate > 0 && i->sample_rate != want_rate) {
+    gchar *reason = g_strdup_printf ("a %d Hz codec, not a %d Hz %s model", i->sample_rate,
+        want_rate, kind);
+    gst_anygpt_shared_load_failed (element, reason);
     g_free (reason);
-    if (m)
-      ag_seanet_free (m);
-    ag_backend_free (be);
+    ag_seanet_free (m);
+    gst_anygpt_shared_close (element);
     return NULL;
   }
-  const ag_seanet_info *i = ag_seanet_info_of (m);
-  gst_anygpt_post_progress (element, GST_PROGRESS_TYPE_COMPLETE, "load", path);
-  GST_INFO_OBJECT (element, "loaded %s: %d Hz, hop %d, %d x %d codebooks, on %s", path,
-      i->sample_rate, i->hop, i->n_q, i->codebook_size, ag_backend_device_name (be));
-  *backend = be;
+  GST_INFO_OBJECT (element, "loaded %s: %d Hz, hop %d, %d x %d codebooks, on %s",
+      gst_anygpt_shared_model_path (element), i->sample_rate, i->hop, i->n_q, i->codebook_size,
+      ag_backend_device_name (gst_anygpt_shared_backend (element)));
   return m;
 }
 

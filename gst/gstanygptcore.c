@@ -35,39 +35,6 @@ gst_anygpt_device_get_type (void)
 G_DEFINE_QUARK (gst-anygpt-error-quark, gst_anygpt_error);
 
 void
-gst_anygpt_install_device_properties (GObjectClass * klass, guint prop_device,
-    guint prop_device_index, guint prop_threads, GParamFlags flags)
-{
-  g_object_class_install_property (klass, prop_device,
-      g_param_spec_enum ("device", "Device", "Compute device", GST_TYPE_ANYGPT_DEVICE,
-          GST_ANYGPT_DEVICE_AUTO, flags));
-  g_object_class_install_property (klass, prop_device_index,
-      g_param_spec_int ("device-index", "Device index",
-          "Vulkan device index (-1: first GPU, else the first device)", -1, 64, -1, flags));
-  g_object_class_install_property (klass, prop_threads,
-      g_param_spec_int ("threads", "Threads", "CPU threads (0: all online processors)", 0, 1024,
-          0, flags));
-}
-
-ag_backend *
-gst_anygpt_backend_open (GstAnygptDevice device, gint device_index, gint threads,
-    GError ** error)
-{
-  ag_device_kind kind = device == GST_ANYGPT_DEVICE_CPU ? AG_DEVICE_CPU :
-      device == GST_ANYGPT_DEVICE_VULKAN ? AG_DEVICE_VULKAN : AG_DEVICE_AUTO;
-  ag_backend *be = ag_backend_new (kind, device_index, threads);
-  if (!be) {
-    g_set_error (error, GST_ANYGPT_ERROR, 0, "cannot open device %s (index %d): %s",
-        device == GST_ANYGPT_DEVICE_CPU ? "cpu" :
-        device == GST_ANYGPT_DEVICE_VULKAN ? "vulkan" : "auto", device_index,
-        ag_last_error ());
-    return NULL;
-  }
-  GST_INFO ("opened backend %s on %s", ag_backend_name (be), ag_backend_device_name (be));
-  return be;
-}
-
-void
 gst_anygpt_post_progress (GstElement * element, GstProgressType type, const gchar * code,
     const gchar * text)
 {

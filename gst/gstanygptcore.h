@@ -1,7 +1,7 @@
 /* Shared plumbing for the anygpt elements (no math here: that is core/):
  * - the debug category,
- * - the `device` property type (auto|cpu|vulkan) and opening a core backend from the
- *   device / device-index / threads properties, with a readable GError,
+ * - the `device` property type (auto|cpu|vulkan) (the properties and the shared backend:
+ *   gstanygptshared.h),
  * - model-load progress as GST_MESSAGE_PROGRESS,
  * - the token caps family of design.md:
  *     application/x-anygpt-tokens, modality=(string){speech,image,music}, codebooks=(int)N,
@@ -33,17 +33,6 @@ GType gst_anygpt_device_get_type (void);
 
 #define GST_ANYGPT_ERROR (gst_anygpt_error_quark ())
 GQuark gst_anygpt_error_quark (void);
-
-/* Install the `device` (auto), `device-index` (-1) and `threads` (0) properties every element
- * has, with the same ranges and texts, under the element's own ids. */
-void gst_anygpt_install_device_properties (GObjectClass * klass, guint prop_device,
-    guint prop_device_index, guint prop_threads, GParamFlags flags);
-
-/* Open a backend. auto: the first Vulkan GPU that is not a CPU implementation (so lavapipe is
- * only used when asked for), else cpu. device_index < 0: first suitable device. threads <= 0:
- * all online processors. NULL with *error set (message from the core) on failure. */
-ag_backend *gst_anygpt_backend_open (GstAnygptDevice device, gint device_index, gint threads,
-    GError ** error);
 
 /* Progress callback for core loaders (an ag_progress_fn: pass it with a GstAnygptLoadProgress as
  * user data): posts GST_MESSAGE_PROGRESS (type CONTINUE, code "load", percent) from `element`,

@@ -11,13 +11,65 @@
  *   an image, a music clip). Speech items may carry several RVQ layers: layer 1 is used.
  *
  * Each request becomes one prompt built for the #GstAnygptLlm:task with the templates of the
- * AnyGPT chat model, and one reply. The reply text is pushed on `text_src` piece by piece as it
- * is generated; its last buffer carries GST_BUFFER_FLAG_MARKER (an empty buffer when the reply
- * has no text). Generated speech, image and music spans are pushed as one token buffer per item
- * on `speech_src`, `image_src` and `music_src`. Source pads that are not linked are skipped.
- * Output buffers carry no timestamps (GST_CLOCK_TIME_NONE): a reply exists when it is
- * generated, sinks render it at once. Every source pad gets stream-start, caps and a TIME
- * segment before data.
+ * AnyGPT chat model, and one reply. The reply text leaves `text_src` as it is generated, piece
+ * by piece, or as one buffer when the reply is complete (#GstAnygptLlm:text-mode, below); the
+ * last buffer of a reply carries GST_BUFFER_FLAG_MARKER (an empty buffer when the reply has no
+ * text). Generated speech, image and music spans are pushed as one token buffer per item on
+ * `speech_src`, `image_src` and `music_src` (MARKER set: the item ends there), or, for speech
+ * with #GstAnygptLlm:speech-chunk N > 0, in buffers of N frames while the item is generated
+ * (an item's last buffer, at most N frames, has MARKER set; the others do not). Source pads
+ * that are not linked are skipped.
+ * Every source pad gets stream-start, caps and a TIME segment before data.
+ *
+ * ## Timing
+ *
+ * Every output answers a request and carries that request's time, so textoverlay, subtitle
+ * muxers and sinks line replies up with the media they answer. A request's time is the
+ * running time of its input buffer's PTS in its sink pad's segment (for a stream starting at
+ * 0: the PTS itself; a segment in another format: the PTS as it is); the source pads carry a
+ * plain TIME segment from 0, so a running time downstream is the input's running time. An input
+ * buffer without a PTS gives outputs without one (sinks render them at once).
+ *
+ * - `text-mode=stream`: each piece has the request's PTS and no duration (a piece is not a
+ *   caption: it belongs to the reply at that time); for consoles, files and applications that
+ *   read a reply as it is written (fdsink, appsink).
+ * - `text-mode=whole`: one buffer per reply, sent when the reply is complete: the whole text
+ *   (white space at both ends removed), MARKER set, PTS = the request's, duration =
+ *   #GstAnygptLlm:caption-duration when set, else the request's own duration (an utterance, a
+ *   music clip, a timed text message), else (images) until the next request's time: such a
+ *   reply is held until the next request reaches the streaming task, and at EOS it gets the
+ *   previous reply's duration (none for a single one). This is what textoverlay needs (it
+ *   renders one text buffer over its PTS..PTS+duration span, a buffer without duration over one
+ *   video frame only, and never joins pieces) and what a subtitle muxer needs (a buffer is a
+ *   cue). Before a request's reply, the time between the last reply's end and the request is
+ *   covered by a GAP event on `text_src`, so a textoverlay that waits for text (wait-text=true)
+ *   lets the video up to the request through while the reply is generated.
+ * - `text-mode=auto` (default): whole for asr, caption and music-caption, stream otherwise.
+ * - Speech and music items: the reply's first item of a kind at the request's PTS, the next
+ *   ones right after it (50 frames a second), duration frames / 50 s: a spoken reply starts at
+ *   the time of the utterance it answers. Image items: the request's PTS, no duration. From a
+ *   live upstream (latency query) speech and music items start no earlier than the running
+ *   time they are pushed at: the request's time has passed, and a syncing sink would drop them.
+ *
+ * Captions of a file (non-live) get exact spans by default: each caption lasts until the next
+ * one. A textoverlay on the same video waits (wait-text=true) for the caption of each frame;
+ * as that caption is only complete once the next image item arrived, the video branch of a tee
+ * must hold the frames of one interval between captions (queue max-size-time above it, or
+ * unbounded), else the pipeline stalls. Writing the captions to SRT first (`anygpt-run --srt`)
+ * and overlaying with subtitleoverlay avoids this.
+ * Live captioning: a caption exists only some time after its frame (tokenizer and LLM), so a
+ * caption lasting until the next frame would reach a live textoverlay after its span ended and
+ * never show. Set caption-duration to about the time between captions plus the LLM's latency,
+ * textoverlay wait-text=false (the video must not wait for text), and put a queue before
+ * textoverlay's text pad (textoverlay holds one caption and blocks the next one until the
+ * video passed the first one's end). #GstAnygptLlm:duplex auto keeps a live camera from
+ * building a backlog (below).
+ *
+ * Latency: the LLM is not a real-time element (a reply takes as long as it takes). With live
+ * input it answers the latency query with upstream's latency plus #GstAnygptLlm:latency (0 by
+ * default, also added to the maximum), so an app that budgets a turn time can let synchronised
+ * sinks play the replies (timed at their request) that late. Every dropped request (half-duplex,
+ * newest) also posts a QoS message (live, the request's PTS, dropped count in buffers).
  *
  * Requests queue up to 8 deep (GST_ANYGPT_LLM_MAX_QUEUED); while the queue is full the
  * upstream chain function waits (back-pressure, nothing is dropped). Generation runs on the
@@ -40,21 +92,36 @@
  * Turn taking (#GstAnygptLlm:duplex), for live conversations:
  * - `queue` (default): every request is answered, in order (files, applications);
  * - `half`: half-duplex. A request arriving while a reply is generated or queued, or while the
- *   last reply's audio plays (its speech / music duration, counted from the end of the
- *   reply's generation), is dropped: an element message `anygptllm-dropped` (fields reason:
+ *   last reply's audio plays (its speech / music duration plus the latency its branch reports,
+ *   counted from the end of the reply's generation), or one whose speech began then (its PTS on
+ *   the clock when live, else its arrival minus its duration), is dropped: an element message `anygptllm-dropped` (fields reason:
  *   "generating" or "playing", dropped: the count since READY) is posted instead. With a
  *   microphone this keeps what is heard while the assistant speaks (its own voice included)
  *   from becoming a turn;
  * - `barge-in`: such a request interrupts: the reply being generated stops within one token
  *   (it is not kept in the history; its `anygptllm` message says cancelled), queued
  *   requests are dropped (an `anygptllm-dropped` message each, reason "replaced"), a flush (flush-start,
- *   flush-stop) is sent on every source pad so downstream discards the reply's audio still
- *   queued or playing, and the new request is answered next.
+ *   flush-stop without reset-time: the running time goes on) is sent on every source pad so downstream discards the reply's audio still
+ *   queued or playing, and the new request is answered next;
+ * - `newest`: live captioning. While a reply is generated one request waits; a newer one
+ *   replaces it (the replaced one gets an `anygptllm-dropped` message, reason "superseded").
+ *   A camera faster than the LLM gets captions of its newest frame, never a backlog of stale
+ *   frames, and the upstream chain function never blocks;
+ * - `auto` (default): `newest` for task=caption when the sink pad's upstream is live (its
+ *   latency query says so), `queue` otherwise (files are captioned frame by frame).
+ * Every `anygptllm-dropped` message has the fields reason, dropped (the count since READY) and
+ * pts (guint64, the dropped request's time, GST_CLOCK_TIME_NONE when untimed).
  *
  * After each reply an element message named `anygptllm` is posted with the fields prompt
  * (string, the prompt as built), reply (string, modality tokens included), task (string),
  * prompt-tokens, reused-tokens (found in the KV cache), generated-tokens (int),
- * prefill-tokens-per-second, decode-tokens-per-second (double) and cancelled (boolean).
+ * prefill-tokens-per-second, decode-tokens-per-second (double), cancelled (boolean), and the
+ * timing fields (guint64 nanoseconds, GST_CLOCK_TIME_NONE when unknown): pts (the request's
+ * time, see Timing), duration (a whole reply's duration when known at that point:
+ * caption-duration or the request's own; NONE: until the next request), latency (from the
+ * request's arrival at the element to the reply's first text piece or item, queueing
+ * included) and running-time (the pipeline's running time at that first output; minus pts it
+ * is the delay from the media to its answer, on live pipelines).
  * For the chat task, the last #GstAnygptLlm:history turns (user message + reply, cancelled
  * replies excluded) are put in front of each new message.
  *
@@ -77,6 +144,8 @@
 #endif
 
 #include "gstanygptllm.h"
+#include "gstanygptlatency.h"
+#include "gstanygptshared.h"
 
 #include "anygpt/error.h"
 
@@ -85,11 +154,8 @@ GST_DEBUG_CATEGORY_STATIC (anygpt_llm_debug);
 
 enum
 {
-  PROP_0,
-  PROP_MODEL_PATH,
-  PROP_DEVICE,
-  PROP_DEVICE_INDEX,
-  PROP_THREADS,
+  /* 1..4: model-path, device, device-index, threads (gstanygptshared.h) */
+  PROP_FIRST_OWN = GST_ANYGPT_SHARED_N_PROPS - 1,
   PROP_CONTEXT_LENGTH,
   PROP_TASK,
   PROP_PROMPT,
@@ -105,11 +171,12 @@ enum
   PROP_CONSTRAIN_SPANS,
   PROP_SPEECH_REPLY,
   PROP_DUPLEX,
+  PROP_TEXT_MODE,
+  PROP_CAPTION_DURATION,
+  PROP_SPEECH_CHUNK,
+  PROP_LATENCY,
 };
 
-#define DEFAULT_DEVICE GST_ANYGPT_DEVICE_AUTO
-#define DEFAULT_DEVICE_INDEX -1
-#define DEFAULT_THREADS 0
 #define DEFAULT_CONTEXT_LENGTH 0
 #define DEFAULT_TASK AG_TASK_CHAT
 #define DEFAULT_HISTORY 4
@@ -119,7 +186,9 @@ enum
 #define DEFAULT_SEED -1
 #define DEFAULT_CONSTRAIN_SPANS FALSE
 #define DEFAULT_SPEECH_REPLY GST_ANYGPT_LLM_SPEECH_REPLY_AUTO
-#define DEFAULT_DUPLEX GST_ANYGPT_LLM_DUPLEX_QUEUE
+#define DEFAULT_DUPLEX GST_ANYGPT_LLM_DUPLEX_AUTO
+#define DEFAULT_TEXT_MODE GST_ANYGPT_LLM_TEXT_MODE_AUTO
+#define DEFAULT_CAPTION_DURATION 0
 
 #define TEXT_CAPS "text/x-raw, format=(string)utf8"
 
@@ -177,6 +246,10 @@ gst_anygpt_llm_duplex_get_type (void)
         "Drop requests while generating or while the reply's audio plays", "half"},
     {GST_ANYGPT_LLM_DUPLEX_BARGE_IN,
         "A request while busy stops the reply and flushes the source pads", "barge-in"},
+    {GST_ANYGPT_LLM_DUPLEX_NEWEST,
+        "While busy one request waits; a newer one replaces it (live captioning)", "newest"},
+    {GST_ANYGPT_LLM_DUPLEX_AUTO,
+        "newest for task=caption on live input, queue otherwise", "auto"},
     {0, NULL, NULL}
   };
   if (g_once_init_enter (&type)) {
@@ -186,10 +259,41 @@ gst_anygpt_llm_duplex_get_type (void)
   return type;
 }
 
+GType
+gst_anygpt_llm_text_mode_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {GST_ANYGPT_LLM_TEXT_MODE_AUTO,
+        "whole for asr, caption and music-caption, stream otherwise", "auto"},
+    {GST_ANYGPT_LLM_TEXT_MODE_STREAM,
+        "Pieces as generated, each at the request's time, no duration", "stream"},
+    {GST_ANYGPT_LLM_TEXT_MODE_WHOLE,
+        "One buffer per reply with the request's time and a duration (overlays, subtitles)",
+        "whole"},
+    {0, NULL, NULL}
+  };
+  if (g_once_init_enter (&type)) {
+    GType t = g_enum_register_static ("GstAnygptLlmTextMode", values);
+    g_once_init_leave (&type, t);
+  }
+  return type;
+}
+
 #define gst_anygpt_llm_parent_class parent_class
 G_DEFINE_TYPE (GstAnygptLlm, gst_anygpt_llm, GST_TYPE_ELEMENT);
 GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (anygptllm, "anygptllm", GST_RANK_NONE,
     GST_TYPE_ANYGPT_LLM, anygpt_core_debug_init ());
+
+GstAnygptLlmRequest *
+gst_anygpt_llm_request_new (GstAnygptLlmRequestKind kind)
+{
+  GstAnygptLlmRequest *r = g_new0 (GstAnygptLlmRequest, 1);
+  r->kind = kind;
+  r->pts = r->duration = GST_CLOCK_TIME_NONE;
+  r->arrival_us = g_get_monotonic_time ();
+  return r;
+}
 
 void
 gst_anygpt_llm_request_free (GstAnygptLlmRequest * r)
@@ -203,34 +307,119 @@ gst_anygpt_llm_request_free (GstAnygptLlmRequest * r)
 
 /* ---- request queue ---- */
 
-/* Waits while the queue is full (unless force). Not OK when flushing or when the task stopped
- * (EOS, error): r is freed then. */
-static GstFlowReturn
-queue_push (GstAnygptLlm * self, GstAnygptLlmRequest * r, gboolean force)
+static gboolean
+upstream_is_live (GstPad * sinkpad)
+{
+  GstQuery *q = gst_query_new_latency ();
+  gboolean live = FALSE;
+  if (gst_pad_peer_query (sinkpad, q))
+    gst_query_parse_latency (q, &live, NULL, NULL);
+  gst_query_unref (q);
+  return live;
+}
+
+/* Monotonic time (us) at which the speech of r began: from its PTS (running time) on the
+ * pipeline clock when it lies in the past (a live source), else its arrival minus its duration
+ * (the latest it can have begun). */
+static gint64
+request_began_us (GstAnygptLlm * self, const GstAnygptLlmRequest * r, gint64 now_us)
+{
+  gint64 began = now_us;
+  if (GST_CLOCK_TIME_IS_VALID (r->duration))
+    began -= (gint64) (r->duration / 1000);
+  GstClock *clock = gst_element_get_clock (GST_ELEMENT (self));
+  if (clock && GST_CLOCK_TIME_IS_VALID (r->pts)) {
+    GstClockTime now = gst_clock_get_time (clock), base = gst_element_get_base_time (GST_ELEMENT (self));
+    if (now >= base && now - base >= r->pts)
+      began = MIN (began, now_us - (gint64) ((now - base - r->pts) / 1000));
+  }
+  if (clock)
+    gst_object_unref (clock);
+  return began;
+}
+
+/* The turn taking a request from pad gets: duplex=auto is newest for the captions of a live
+ * stream (a camera must not build a backlog of stale frames), queue otherwise. */
+static GstAnygptLlmDuplex
+effective_duplex (GstAnygptLlm * self, GstPad * pad)
 {
   GST_OBJECT_LOCK (self);
   GstAnygptLlmDuplex duplex = self->duplex;
+  ag_task task = self->task;
   GST_OBJECT_UNLOCK (self);
+  if (duplex != GST_ANYGPT_LLM_DUPLEX_AUTO)
+    return duplex;
+  return task == AG_TASK_CAPTION && upstream_is_live (pad) ? GST_ANYGPT_LLM_DUPLEX_NEWEST :
+      GST_ANYGPT_LLM_DUPLEX_QUEUE;
+}
+
+static void
+post_dropped (GstAnygptLlm * self, const gchar * reason, guint n, GstClockTime pts)
+{
+  /* and QoS, as live elements that drop data post it (processed: not counted) */
+  GstMessage *qos = gst_message_new_qos (GST_OBJECT (self), TRUE, GST_CLOCK_TIME_NONE,
+      GST_CLOCK_TIME_NONE, pts, GST_CLOCK_TIME_NONE);
+  gst_message_set_qos_stats (qos, GST_FORMAT_BUFFERS, G_MAXUINT64, n);
+  gst_element_post_message (GST_ELEMENT (self), qos);
+  gst_element_post_message (GST_ELEMENT (self),
+      gst_message_new_element (GST_OBJECT (self), gst_structure_new ("anygptllm-dropped",
+              "reason", G_TYPE_STRING, reason, "dropped", G_TYPE_UINT, n,
+              "pts", G_TYPE_UINT64, (guint64) pts, NULL)));
+}
+
+/* Queues r, with the turn taking of the pad it came from (pad NULL: as it comes, for EOS and
+ * the prompt). Waits while the queue is full (unless force). Not OK when flushing or when the
+ * task stopped (EOS, error): r is freed then. */
+static GstFlowReturn
+queue_push (GstAnygptLlm * self, GstAnygptLlmRequest * r, GstPad * pad, gboolean force)
+{
+  GstAnygptLlmDuplex duplex = pad ? effective_duplex (self, pad) : GST_ANYGPT_LLM_DUPLEX_QUEUE;
   guint n_replaced = 0;
+  GArray *superseded = NULL;    /* newest: the times of the waiting requests r replaces */
+  guint n_dropped = 0;
+  if (pad && r->kind != GST_ANYGPT_LLM_REQ_EOS)
+    r->live = upstream_is_live (pad);
+  /* half-duplex: when the request's speech began (the clock is not taken under the lock) */
+  gint64 began_us = duplex == GST_ANYGPT_LLM_DUPLEX_HALF && r->kind != GST_ANYGPT_LLM_REQ_EOS ?
+      request_began_us (self, r, g_get_monotonic_time ()) : G_MAXINT64;
   g_mutex_lock (&self->lock);
-  /* turn taking: is the element busy with an earlier request (see duplex) */
-  if (duplex != GST_ANYGPT_LLM_DUPLEX_QUEUE && r->kind != GST_ANYGPT_LLM_REQ_EOS &&
+  if (duplex == GST_ANYGPT_LLM_DUPLEX_NEWEST && r->kind != GST_ANYGPT_LLM_REQ_EOS &&
       self->srcresult == GST_FLOW_OK) {
+    for (GList * l = self->queue.head, *next; l; l = next) {
+      next = l->next;
+      GstAnygptLlmRequest *q = l->data;
+      if (q->kind == GST_ANYGPT_LLM_REQ_EOS)
+        continue;
+      if (!superseded)
+        superseded = g_array_new (FALSE, FALSE, sizeof (GstClockTime));
+      g_array_append_val (superseded, q->pts);
+      g_queue_delete_link (&self->queue, l);
+      gst_anygpt_llm_request_free (q);
+      self->n_dropped++;
+    }
+    n_dropped = self->n_dropped;
+  }
+  /* turn taking: is the element busy with an earlier request (see duplex) */
+  if ((duplex == GST_ANYGPT_LLM_DUPLEX_HALF || duplex == GST_ANYGPT_LLM_DUPLEX_BARGE_IN) &&
+      r->kind != GST_ANYGPT_LLM_REQ_EOS && self->srcresult == GST_FLOW_OK) {
     gboolean generating = self->generating || !g_queue_is_empty (&self->queue);
     gboolean playing = g_get_monotonic_time () < self->busy_until;
+    /* half-duplex: speech that began while the reply played is not a turn either, though it
+     * arrives later (an utterance reaches the element once the VAD closed it: the assistant's
+     * own voice coming back through a microphone ends with the reply, and is closed after) */
+    if (duplex == GST_ANYGPT_LLM_DUPLEX_HALF && began_us < self->busy_until)
+      playing = TRUE;
     if ((generating || playing) && duplex == GST_ANYGPT_LLM_DUPLEX_HALF) {
       guint n = ++self->n_dropped;
       g_mutex_unlock (&self->lock);
+      GstClockTime pts = r->pts;
       gst_anygpt_llm_request_free (r);
       GST_INFO_OBJECT (self, "half-duplex: request dropped (%s)",
           generating ? "generating" : "playing");
-      gst_element_post_message (GST_ELEMENT (self),
-          gst_message_new_element (GST_OBJECT (self), gst_structure_new ("anygptllm-dropped",
-                  "reason", G_TYPE_STRING, generating ? "generating" : "playing",
-                  "dropped", G_TYPE_UINT, n, NULL)));
+      post_dropped (self, generating ? "generating" : "playing", n, pts);
       return GST_FLOW_OK;
     }
-    if (generating || playing) {
+    if ((generating || playing) && duplex == GST_ANYGPT_LLM_DUPLEX_BARGE_IN) {
       GST_INFO_OBJECT (self, "barge-in: stopping the reply (%s)",
           generating ? "generating" : "playing");
       g_atomic_int_set (&self->interrupt, 1);
@@ -242,23 +431,29 @@ queue_push (GstAnygptLlm * self, GstAnygptLlmRequest * r, gboolean force)
   while (!force && self->srcresult == GST_FLOW_OK &&
       self->queue.length >= GST_ANYGPT_LLM_MAX_QUEUED)
     g_cond_wait (&self->cond, &self->lock);
-  if (self->srcresult != GST_FLOW_OK) {
-    GstFlowReturn ret = self->srcresult;
-    g_mutex_unlock (&self->lock);
-    gst_anygpt_llm_request_free (r);
-    return ret;
+  GstFlowReturn ret = self->srcresult;
+  if (ret == GST_FLOW_OK) {
+    g_queue_push_tail (&self->queue, r);
+    if (r->kind != GST_ANYGPT_LLM_REQ_EOS)
+      self->n_received++;
+    g_cond_broadcast (&self->cond);
   }
-  g_queue_push_tail (&self->queue, r);
-  if (r->kind != GST_ANYGPT_LLM_REQ_EOS)
-    self->n_received++;
-  g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
+  if (ret != GST_FLOW_OK)
+    gst_anygpt_llm_request_free (r);
   /* barge-in: the queued requests the new one replaced were never answered */
   for (guint i = 0; i < n_replaced; i++)
-    gst_element_post_message (GST_ELEMENT (self),
-        gst_message_new_element (GST_OBJECT (self), gst_structure_new ("anygptllm-dropped",
-                "reason", G_TYPE_STRING, "replaced", "dropped", G_TYPE_UINT, 0, NULL)));
-  return GST_FLOW_OK;
+    post_dropped (self, "replaced", 0, GST_CLOCK_TIME_NONE);
+  /* newest: neither were the waiting ones r superseded */
+  for (guint i = 0; superseded && i < superseded->len; i++) {
+    GST_INFO_OBJECT (self, "newest: waiting request at %" GST_TIME_FORMAT " superseded",
+        GST_TIME_ARGS (g_array_index (superseded, GstClockTime, i)));
+    post_dropped (self, "superseded", n_dropped - superseded->len + i + 1,
+        g_array_index (superseded, GstClockTime, i));
+  }
+  if (superseded)
+    g_array_free (superseded, TRUE);
+  return ret;
 }
 
 static void
@@ -287,8 +482,7 @@ queue_prompt_locked (GstAnygptLlm * self)
     g_free (prompt);
     return;
   }
-  GstAnygptLlmRequest *r = g_new0 (GstAnygptLlmRequest, 1);
-  r->kind = GST_ANYGPT_LLM_REQ_TEXT;
+  GstAnygptLlmRequest *r = gst_anygpt_llm_request_new (GST_ANYGPT_LLM_REQ_TEXT);
   r->text = prompt;
   g_queue_push_tail (&self->queue, r);
   self->prompt_queued = TRUE;
@@ -314,7 +508,10 @@ gst_anygpt_llm_loop (GstAnygptLlm * self)
   if (g_atomic_int_compare_and_exchange (&self->interrupt, 1, 0)) {
     GST_DEBUG_OBJECT (self, "barge-in: flushing the source pads");
     gst_anygpt_llm_push_src_event (self, gst_event_new_flush_start ());
-    gst_anygpt_llm_push_src_event (self, gst_event_new_flush_stop (TRUE));
+    /* no reset-time: a sink posting reset-time makes the pipeline restart its running time
+     * at 0 while the next reply keeps the request's time on the old timeline, so it would
+     * play that many seconds late (or be dropped) */
+    gst_anygpt_llm_push_src_event (self, gst_event_new_flush_stop (FALSE));
     g_mutex_lock (&self->lock);
     self->need_segment = TRUE;
     g_mutex_unlock (&self->lock);
@@ -355,13 +552,15 @@ text_src_activate_mode (GstPad * pad, GstObject * parent, GstPadMode mode, gbool
     if (GST_ELEMENT (self)->numsinkpads == 0) {
       queue_prompt_locked (self);
       if (self->prompt_queued) {
-        GstAnygptLlmRequest *eos = g_new0 (GstAnygptLlmRequest, 1);
-        eos->kind = GST_ANYGPT_LLM_REQ_EOS;
+        GstAnygptLlmRequest *eos = gst_anygpt_llm_request_new (GST_ANYGPT_LLM_REQ_EOS);
         g_queue_push_tail (&self->queue, eos);
       }
     }
     g_mutex_unlock (&self->lock);
-    return gst_pad_start_task (pad, (GstTaskFunction) gst_anygpt_llm_loop, self, NULL);
+    /* the task starts in READY->PAUSED once every source pad is active: started here, it
+     * could push stream-start on a pad not yet activated (the event is refused there, and
+     * that pad's first buffer would then come without caps) */
+    return TRUE;
   }
   /* stops the reply within one token, then joins the task */
   queue_set_flushing (self, TRUE);
@@ -450,9 +649,8 @@ sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
       if (self->n_received == 0)
         queue_prompt_locked (self);
       g_mutex_unlock (&self->lock);
-      GstAnygptLlmRequest *r = g_new0 (GstAnygptLlmRequest, 1);
-      r->kind = GST_ANYGPT_LLM_REQ_EOS;
-      return queue_push (self, r, TRUE) == GST_FLOW_OK;
+      GstAnygptLlmRequest *r = gst_anygpt_llm_request_new (GST_ANYGPT_LLM_REQ_EOS);
+      return queue_push (self, r, NULL, TRUE) == GST_FLOW_OK;
     }
     default:
       /* our source pads have their own stream-start / segment; other serialized events
@@ -465,13 +663,39 @@ sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
   }
 }
 
+/* A request with the time of buf: its PTS as running time in the pad's segment (the source
+ * pads carry a plain TIME segment from 0, so downstream running times match the input's; a
+ * segment in another format: the PTS as it is), and its duration. */
+static GstAnygptLlmRequest *
+request_for_buffer (GstAnygptLlmRequestKind kind, GstPad * pad, GstBuffer * buf)
+{
+  GstAnygptLlmRequest *r = gst_anygpt_llm_request_new (kind);
+  GstClockTime pts = GST_BUFFER_PTS (buf);
+  if (!GST_CLOCK_TIME_IS_VALID (pts))
+    return r;
+  r->pts = pts;
+  GstEvent *ev = gst_pad_get_sticky_event (pad, GST_EVENT_SEGMENT, 0);
+  if (ev) {
+    const GstSegment *seg;
+    gst_event_parse_segment (ev, &seg);
+    if (seg->format == GST_FORMAT_TIME)
+      r->pts = gst_segment_to_running_time (seg, GST_FORMAT_TIME, pts);
+    gst_event_unref (ev);
+  }
+  if (GST_CLOCK_TIME_IS_VALID (r->pts))
+    r->duration = GST_BUFFER_DURATION (buf);
+  return r;
+}
+
 static GstFlowReturn
 text_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
 {
   GstAnygptLlm *self = GST_ANYGPT_LLM (parent);
+  GstAnygptLlmRequest *r = request_for_buffer (GST_ANYGPT_LLM_REQ_TEXT, pad, buf);
   GstMapInfo map;
   if (!gst_buffer_map (buf, &map, GST_MAP_READ)) {
     gst_buffer_unref (buf);
+    gst_anygpt_llm_request_free (r);
     GST_ELEMENT_ERROR (self, STREAM, FAILED, (NULL), ("cannot map the text buffer"));
     return GST_FLOW_ERROR;
   }
@@ -482,6 +706,7 @@ text_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
   gst_buffer_unmap (buf, &map);
   gst_buffer_unref (buf);
   if (!valid) {
+    gst_anygpt_llm_request_free (r);
     GST_ELEMENT_WARNING (self, STREAM, DECODE, ("Text input is not valid UTF-8."),
         ("invalid byte at offset %" G_GSIZE_FORMAT " on %s; message dropped", bad_at,
             GST_PAD_NAME (pad)));
@@ -494,16 +719,16 @@ text_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
     GST_ELEMENT_WARNING (self, STREAM, WRONG_TYPE, ("Task %s takes a token item, not text.",
             ag_task_name (task)), ("message on %s dropped", GST_PAD_NAME (pad)));
     g_free (text);
+    gst_anygpt_llm_request_free (r);
     return GST_FLOW_OK;
   }
   if (!text[0]) {
     g_free (text);
+    gst_anygpt_llm_request_free (r);
     return GST_FLOW_OK;
   }
-  GstAnygptLlmRequest *r = g_new0 (GstAnygptLlmRequest, 1);
-  r->kind = GST_ANYGPT_LLM_REQ_TEXT;
   r->text = text;
-  return queue_push (self, r, FALSE);
+  return queue_push (self, r, pad, FALSE);
 }
 
 /* The modality a task reads from a token item (NONE: any, for chat; -1: none). */
@@ -571,8 +796,10 @@ tokens_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
       in_range &= v >= 0 && v < info.codebook_size;
     }
   gst_buffer_unmap (buf, &map);
+  GstAnygptLlmRequest *r = request_for_buffer (GST_ANYGPT_LLM_REQ_ITEM, pad, buf);
   gst_buffer_unref (buf);
   if (n == 0 || !in_range || (info.modality == GST_ANYGPT_MODALITY_IMAGE && n != 32)) {
+    gst_anygpt_llm_request_free (r);
     g_free (codes);
     GST_ELEMENT_WARNING (self, STREAM, DECODE, ("Malformed token item."),
         ("%s item of %" G_GSIZE_FORMAT " codes on %s: %s; item dropped",
@@ -580,12 +807,10 @@ tokens_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
             !in_range ? "code outside the codebook" : n == 0 ? "empty" : "an image has 32 codes"));
     return GST_FLOW_OK;
   }
-  GstAnygptLlmRequest *r = g_new0 (GstAnygptLlmRequest, 1);
-  r->kind = GST_ANYGPT_LLM_REQ_ITEM;
   r->modality = (ag_modality) info.modality;
   r->codes = codes;
   r->n_codes = n;
-  return queue_push (self, r, FALSE);
+  return queue_push (self, r, pad, FALSE);
 }
 
 static GstPad *
@@ -624,9 +849,21 @@ gst_anygpt_llm_release_pad (GstElement * element, GstPad * pad)
 static gboolean
 src_query (GstPad * pad, GstObject * parent, GstQuery * query)
 {
+  if (gst_anygpt_shared_handle_query (GST_ELEMENT (parent), query))
+    return TRUE;
   if (GST_QUERY_TYPE (query) == GST_QUERY_LATENCY && GST_ELEMENT (parent)->numsinkpads == 0) {
     /* working as a source: not live, and a reply's length has no bound */
     gst_query_set_latency (query, FALSE, 0, GST_CLOCK_TIME_NONE);
+    return TRUE;
+  }
+  if (GST_QUERY_TYPE (query) == GST_QUERY_LATENCY) {
+    /* upstream's (all sink pads), plus the configured reply time when live */
+    if (!gst_pad_query_default (pad, parent, query))
+      return FALSE;
+    GST_OBJECT_LOCK (parent);
+    GstClockTime add = GST_ANYGPT_LLM (parent)->latency;
+    GST_OBJECT_UNLOCK (parent);
+    gst_anygpt_latency_add (query, add, FALSE);
     return TRUE;
   }
   return gst_pad_query_default (pad, parent, query);
@@ -655,52 +892,25 @@ tokens_src_template (const gchar * name, GstAnygptModality m, gint codebooks, gi
 
 /* ---- state ---- */
 
+static gpointer
+load_session (ag_backend * be, const gchar * path, ag_progress_fn progress, void *progress_user,
+    gpointer user)
+{
+  return ag_session_new (be, path, GPOINTER_TO_INT (user), progress, progress_user);
+}
+
 static gboolean
 load_model (GstAnygptLlm * self)
 {
   GST_OBJECT_LOCK (self);
-  gchar *path = g_strdup (self->model_path);
-  GstAnygptDevice device = self->device;
-  gint device_index = self->device_index, threads = self->threads, n_ctx = self->context_length;
+  gint n_ctx = self->context_length;
   GST_OBJECT_UNLOCK (self);
-
-  if (!path || !path[0]) {
-    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("No model file given."),
-        ("set the model-path property to an AnyGPT LLM GGUF file"));
-    g_free (path);
+  self->session = gst_anygpt_shared_load (GST_ELEMENT (self), "an AnyGPT LLM GGUF file",
+      load_session, GINT_TO_POINTER (n_ctx));
+  if (!self->session)
     return FALSE;
-  }
-  if (!g_file_test (path, G_FILE_TEST_IS_REGULAR)) {
-    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("Model file \"%s\" not found.", path),
-        ("model-path=%s is not a regular file", path));
-    g_free (path);
-    return FALSE;
-  }
-  GError *err = NULL;
-  self->backend = gst_anygpt_backend_open (device, device_index, threads, &err);
-  if (!self->backend) {
-    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ_WRITE, ("Cannot open the compute device."),
-        ("%s", err->message));
-    g_clear_error (&err);
-    g_free (path);
-    return FALSE;
-  }
-  gst_anygpt_post_progress (GST_ELEMENT (self), GST_PROGRESS_TYPE_START, "load", path);
-  GstAnygptLoadProgress progress = { GST_ELEMENT (self), -1 };
-  self->session = ag_session_new (self->backend, path, n_ctx, gst_anygpt_load_progress_cb,
-      &progress);
-  if (!self->session) {
-    gst_anygpt_post_progress (GST_ELEMENT (self), GST_PROGRESS_TYPE_ERROR, "load", path);
-    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ, ("Cannot load model \"%s\".", path),
-        ("%s", ag_last_error ()));
-    ag_backend_free (self->backend);
-    self->backend = NULL;
-    g_free (path);
-    return FALSE;
-  }
-  gst_anygpt_post_progress (GST_ELEMENT (self), GST_PROGRESS_TYPE_COMPLETE, "load", path);
-  GST_INFO_OBJECT (self, "loaded %s on %s", path, ag_backend_device_name (self->backend));
-  g_free (path);
+  GST_INFO_OBJECT (self, "loaded %s on %s", gst_anygpt_shared_model_path (GST_ELEMENT (self)),
+      ag_backend_device_name (gst_anygpt_shared_backend (GST_ELEMENT (self))));
   return TRUE;
 }
 
@@ -708,7 +918,7 @@ static void
 unload_model (GstAnygptLlm * self)
 {
   g_clear_pointer (&self->session, ag_session_free);
-  g_clear_pointer (&self->backend, ag_backend_free);
+  gst_anygpt_shared_close (GST_ELEMENT (self));
   gst_anygpt_llm_clear_turns (self);
 }
 
@@ -739,10 +949,15 @@ gst_anygpt_llm_change_state (GstElement * element, GstStateChange transition)
   if (ret == GST_STATE_CHANGE_FAILURE)
     return ret;
   switch (transition) {
+    case GST_STATE_CHANGE_READY_TO_PAUSED:
+      if (!gst_pad_start_task (self->text_src, (GstTaskFunction) gst_anygpt_llm_loop, self, NULL))
+        return GST_STATE_CHANGE_FAILURE;
+      break;
     case GST_STATE_CHANGE_PAUSED_TO_READY:
       g_mutex_lock (&self->lock);
       g_queue_clear_full (&self->queue, (GDestroyNotify) gst_anygpt_llm_request_free);
       g_mutex_unlock (&self->lock);
+      gst_anygpt_llm_reset_text_timing (self);  /* the task is stopped */
       break;
     case GST_STATE_CHANGE_READY_TO_NULL:
       unload_model (self);
@@ -762,19 +977,6 @@ gst_anygpt_llm_set_property (GObject * object, guint prop_id, const GValue * val
   GstAnygptLlm *self = GST_ANYGPT_LLM (object);
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
-    case PROP_MODEL_PATH:
-      g_free (self->model_path);
-      self->model_path = g_value_dup_string (value);
-      break;
-    case PROP_DEVICE:
-      self->device = g_value_get_enum (value);
-      break;
-    case PROP_DEVICE_INDEX:
-      self->device_index = g_value_get_int (value);
-      break;
-    case PROP_THREADS:
-      self->threads = g_value_get_int (value);
-      break;
     case PROP_CONTEXT_LENGTH:
       self->context_length = g_value_get_int (value);
       break;
@@ -823,8 +1025,21 @@ gst_anygpt_llm_set_property (GObject * object, guint prop_id, const GValue * val
     case PROP_DUPLEX:
       self->duplex = g_value_get_enum (value);
       break;
+    case PROP_TEXT_MODE:
+      self->text_mode = g_value_get_enum (value);
+      break;
+    case PROP_CAPTION_DURATION:
+      self->caption_duration = g_value_get_uint64 (value);
+      break;
+    case PROP_SPEECH_CHUNK:
+      self->speech_chunk = g_value_get_uint (value);
+      break;
+    case PROP_LATENCY:
+      self->latency = g_value_get_uint64 (value);
+      break;
     default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      if (!gst_anygpt_shared_set_property (object, prop_id, value))
+        G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
   }
   GST_OBJECT_UNLOCK (self);
@@ -837,18 +1052,6 @@ gst_anygpt_llm_get_property (GObject * object, guint prop_id, GValue * value,
   GstAnygptLlm *self = GST_ANYGPT_LLM (object);
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
-    case PROP_MODEL_PATH:
-      g_value_set_string (value, self->model_path);
-      break;
-    case PROP_DEVICE:
-      g_value_set_enum (value, self->device);
-      break;
-    case PROP_DEVICE_INDEX:
-      g_value_set_int (value, self->device_index);
-      break;
-    case PROP_THREADS:
-      g_value_set_int (value, self->threads);
-      break;
     case PROP_CONTEXT_LENGTH:
       g_value_set_int (value, self->context_length);
       break;
@@ -894,8 +1097,21 @@ gst_anygpt_llm_get_property (GObject * object, guint prop_id, GValue * value,
     case PROP_DUPLEX:
       g_value_set_enum (value, self->duplex);
       break;
+    case PROP_TEXT_MODE:
+      g_value_set_enum (value, self->text_mode);
+      break;
+    case PROP_CAPTION_DURATION:
+      g_value_set_uint64 (value, self->caption_duration);
+      break;
+    case PROP_SPEECH_CHUNK:
+      g_value_set_uint (value, self->speech_chunk);
+      break;
+    case PROP_LATENCY:
+      g_value_set_uint64 (value, self->latency);
+      break;
     default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      if (!gst_anygpt_shared_get_property (object, prop_id, value))
+        G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
   }
   GST_OBJECT_UNLOCK (self);
@@ -907,8 +1123,8 @@ gst_anygpt_llm_finalize (GObject * object)
   GstAnygptLlm *self = GST_ANYGPT_LLM (object);
   unload_model (self);
   g_queue_clear_full (&self->queue, (GDestroyNotify) gst_anygpt_llm_request_free);
+  gst_anygpt_llm_reset_text_timing (self);
   g_string_free (self->held, TRUE);
-  g_free (self->model_path);
   g_free (self->prompt);
   g_free (self->instruction);
   g_free (self->system_prompt);
@@ -934,11 +1150,8 @@ gst_anygpt_llm_class_init (GstAnygptLlmClass * klass)
   gobject_class->finalize = gst_anygpt_llm_finalize;
 
   /* model and device: read when going NULL->READY */
-  g_object_class_install_property (gobject_class, PROP_MODEL_PATH,
-      g_param_spec_string ("model-path", "Model path",
-          "AnyGPT LLM GGUF file (anygpt-convert llm), loaded on NULL->READY", NULL, RW_NULL));
-  gst_anygpt_install_device_properties (gobject_class, PROP_DEVICE, PROP_DEVICE_INDEX,
-      PROP_THREADS, RW_NULL);
+  gst_anygpt_shared_class_init (element_class,
+          "AnyGPT LLM GGUF file (anygpt-convert llm), loaded on NULL->READY");
   g_object_class_install_property (gobject_class, PROP_CONTEXT_LENGTH,
       g_param_spec_int ("context-length", "Context length",
           "KV cache length in tokens (0: the model's context length)", 0, 1 << 20,
@@ -1002,9 +1215,40 @@ gst_anygpt_llm_class_init (GstAnygptLlmClass * klass)
   g_object_class_install_property (gobject_class, PROP_DUPLEX,
       g_param_spec_enum ("duplex", "Duplex",
           "Requests arriving while a reply is generated or its audio plays: queue = answered "
-          "in order; half = dropped (message anygptllm-dropped); barge-in = the reply stops, "
-          "the source pads are flushed, the new request is answered",
+          "in order (back-pressure at 8 waiting); half = dropped (message anygptllm-dropped); "
+          "barge-in = the reply stops, the source pads are flushed, the new request is "
+          "answered; newest = one request waits, a newer one replaces it (message "
+          "anygptllm-dropped, reason superseded); auto = newest for task=caption when the "
+          "input is live (latency query), queue otherwise",
           GST_TYPE_ANYGPT_LLM_DUPLEX, DEFAULT_DUPLEX, RW_PLAY));
+  g_object_class_install_property (gobject_class, PROP_TEXT_MODE,
+      g_param_spec_enum ("text-mode", "Text mode",
+          "How a reply leaves text_src: stream = pieces as generated (PTS = the request's, "
+          "no duration, MARKER on the last); whole = one buffer when the reply is complete "
+          "(PTS = the request's, duration: see caption-duration), for textoverlay and "
+          "subtitle muxers; auto = whole for asr, caption and music-caption",
+          GST_TYPE_ANYGPT_LLM_TEXT_MODE, DEFAULT_TEXT_MODE, RW_PLAY));
+  g_object_class_install_property (gobject_class, PROP_CAPTION_DURATION,
+      g_param_spec_uint64 ("caption-duration", "Caption duration",
+          "Duration of a whole reply (text-mode=whole), ns. 0: the request's own duration "
+          "(an utterance, a clip), else until the next request's PTS (images: the reply is "
+          "sent when the next request is taken, or at EOS with the previous duration). Live "
+          "overlays: about the time between captions plus the LLM latency",
+          0, G_MAXUINT64, DEFAULT_CAPTION_DURATION, RW_PLAY));
+  g_object_class_install_property (gobject_class, PROP_SPEECH_CHUNK,
+      g_param_spec_uint ("speech-chunk", "Speech chunk",
+          "Streamed speech: push a speech item on speech_src in buffers of this many frames "
+          "(50 a second) while it is generated, the item's last buffer (at most this long) "
+          "with MARKER set, so soundstorm chunk=N and encodecdecode can speak before the "
+          "reply ends; 0 = one buffer per item when it is complete (MARKER set)",
+          0, 16384, 0, RW_PLAY));
+  g_object_class_install_property (gobject_class, PROP_LATENCY,
+      g_param_spec_uint64 ("latency", "Latency",
+          "Live input: the time a reply may take, ns, added to the latency upstream reports "
+          "(also the maximum). The LLM is not a real-time element: a reply takes as long as it "
+          "takes, so it adds nothing by default; set the turn time you budget so that "
+          "synchronised sinks play the replies (timed at the request) that late instead of "
+          "dropping them", 0, G_MAXUINT64, 0, RW_PLAY));
 
   gst_element_class_add_static_pad_template (element_class, &text_sink_template);
   GstCaps *any_tokens = gst_anygpt_tokens_caps_any (NULL);
@@ -1031,7 +1275,7 @@ gst_anygpt_llm_class_init (GstAnygptLlmClass * klass)
   gst_type_mark_as_plugin_api (GST_TYPE_ANYGPT_LLM_TASK, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_ANYGPT_LLM_SPEECH_REPLY, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_ANYGPT_LLM_DUPLEX, 0);
-  gst_type_mark_as_plugin_api (GST_TYPE_ANYGPT_DEVICE, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_ANYGPT_LLM_TEXT_MODE, 0);
 }
 
 static void
@@ -1048,9 +1292,7 @@ gst_anygpt_llm_init (GstAnygptLlm * self)
   self->music_src = make_src_pad (self, gst_element_class_get_pad_template (klass,
           "music_src"));
 
-  self->device = DEFAULT_DEVICE;
-  self->device_index = DEFAULT_DEVICE_INDEX;
-  self->threads = DEFAULT_THREADS;
+  gst_anygpt_shared_instance_init (GST_ELEMENT (self));
   self->context_length = DEFAULT_CONTEXT_LENGTH;
   self->task = DEFAULT_TASK;
   self->history = DEFAULT_HISTORY;
@@ -1069,4 +1311,7 @@ gst_anygpt_llm_init (GstAnygptLlm * self)
   self->flushing = TRUE;
   self->srcresult = GST_FLOW_FLUSHING;
   self->held = g_string_new (NULL);
+  self->text_mode = DEFAULT_TEXT_MODE;
+  self->caption_duration = DEFAULT_CAPTION_DURATION;
+  gst_anygpt_llm_reset_text_timing (self);
 }

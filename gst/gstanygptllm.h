@@ -31,9 +31,21 @@ typedef enum
   GST_ANYGPT_LLM_DUPLEX_QUEUE,
   GST_ANYGPT_LLM_DUPLEX_HALF,
   GST_ANYGPT_LLM_DUPLEX_BARGE_IN,
+  GST_ANYGPT_LLM_DUPLEX_NEWEST,
+  GST_ANYGPT_LLM_DUPLEX_AUTO,
 } GstAnygptLlmDuplex;
 #define GST_TYPE_ANYGPT_LLM_DUPLEX (gst_anygpt_llm_duplex_get_type ())
 GType gst_anygpt_llm_duplex_get_type (void);
+
+/* text-mode: how a reply's text leaves text_src (see gstanygptllm.c) */
+typedef enum
+{
+  GST_ANYGPT_LLM_TEXT_MODE_AUTO,
+  GST_ANYGPT_LLM_TEXT_MODE_STREAM,
+  GST_ANYGPT_LLM_TEXT_MODE_WHOLE,
+} GstAnygptLlmTextMode;
+#define GST_TYPE_ANYGPT_LLM_TEXT_MODE (gst_anygpt_llm_text_mode_get_type ())
+GType gst_anygpt_llm_text_mode_get_type (void);
 
 /* Requests waiting for the streaming task; at most GST_ANYGPT_LLM_MAX_QUEUED, the chain
  * function blocks (back-pressure) while the queue is full. */
@@ -53,8 +65,14 @@ typedef struct
   ag_modality modality;
   gint32 *codes;                /* speech: layer 1; image: 32; music: frame-major, 4 per frame */
   gsize n_codes;
+  /* the input buffer's time: PTS as running time (NONE: untimed) and its duration */
+  GstClockTime pts, duration;
+  gint64 arrival_us;            /* monotonic time the request was received */
+  gboolean live;                /* from a live upstream (its latency query says so) */
 } GstAnygptLlmRequest;
 
+/* A request of kind received now, untimed. */
+GstAnygptLlmRequest *gst_anygpt_llm_request_new (GstAnygptLlmRequestKind kind);
 void gst_anygpt_llm_request_free (GstAnygptLlmRequest * r);
 
 /* A chat turn kept for the next prompts (owned strings). */
@@ -71,11 +89,7 @@ struct _GstAnygptLlm
   GstPad *text_src, *speech_src, *image_src, *music_src;
   guint next_pad_id;            /* object lock */
 
-  /* properties (object lock) */
-  gchar *model_path;
-  GstAnygptDevice device;
-  gint device_index;
-  gint threads;
+  /* properties (object lock; model-path, device, backend: gstanygptshared.h) */
   gint context_length;
   ag_task task;
   gchar *prompt, *instruction, *system_prompt;
@@ -86,9 +100,12 @@ struct _GstAnygptLlm
   gboolean constrain_spans;
   GstAnygptLlmSpeechReply speech_reply;
   GstAnygptLlmDuplex duplex;
+  GstAnygptLlmTextMode text_mode;
+  guint64 caption_duration;     /* ns; 0: until the next request */
+  guint speech_chunk;           /* frames per speech_src buffer while generating; 0: whole items */
+  guint64 latency;              /* ns added to a live upstream's latency */
 
   /* READY and above */
-  ag_backend *backend;
   ag_session *session;
 
   /* request queue and task control (lock) */
@@ -109,8 +126,22 @@ struct _GstAnygptLlm
   gboolean need_stream_start, need_segment;
   GstFlowReturn gen_flow;       /* first fatal flow of the reply being generated */
   GQueue turns;                 /* GstAnygptLlmTurn, oldest first */
-  GString *held;                /* text piece held back to carry the MARKER flag */
+  GString *held;                /* text piece held back to carry the MARKER flag (stream), or
+                                 * the whole reply text (whole) */
   gint64 reply_audio_us;        /* audio duration of the reply's speech / music items */
+  gboolean reply_live;          /* the request came from a live upstream: see on_item */
+  /* timing of the reply being generated (see "Timing" in gstanygptllm.c) */
+  gboolean whole_text;          /* this reply's text goes out as one buffer (text-mode) */
+  GstClockTime reply_pts;       /* the request's time, NONE when untimed */
+  GstClockTime speech_pos, music_pos;   /* PTS of the reply's next speech / music item */
+  guint reply_speech_chunk;     /* speech-chunk for this reply */
+  gsize speech_sent;            /* frames of the open speech item already pushed (streamed) */
+  gint64 first_output_us;       /* monotonic time of the first text piece or item (0: none) */
+  GstClockTime first_output_rt; /* running time then (NONE without a clock) */
+  /* whole text: a reply waiting for the next request's time to get its duration */
+  GstBuffer *pending_text;
+  GstClockTime last_text_duration;      /* the last whole reply's duration: fallback at EOS */
+  GstClockTime text_pos;        /* end of the time text_src has covered (NONE: nothing yet) */
 };
 
 /* Sends ev (consumed) on the four source pads. */
@@ -122,6 +153,9 @@ void gst_anygpt_llm_send_sticky_events (GstAnygptLlm * self);
  * posted, EOS pushed). */
 GstFlowReturn gst_anygpt_llm_process (GstAnygptLlm * self, GstAnygptLlmRequest * r);
 void gst_anygpt_llm_clear_turns (GstAnygptLlm * self);
+/* Forgets the timing state of text_src (a held reply, the covered time): on the streaming task
+ * when a new segment starts, or when the task is stopped. */
+void gst_anygpt_llm_reset_text_timing (GstAnygptLlm * self);
 
 GST_ELEMENT_REGISTER_DECLARE (anygptllm);
 

@@ -16,9 +16,18 @@
  * samples. Codes outside the codebook, partial frames and items over an hour are stream
  * errors, not crashes. Decoding runs in the streaming thread.
  *
+ * Streamed items (#GstEncodecDecode:stream-context N > 0, for soundstorm chunk=N output): the
+ * buffers of an item up to the one with MARKER set (or EOS) are decoded as one signal: each
+ * buffer is decoded with up to N frames before it and the last 4 frames held back until their
+ * right-hand neighbours arrive (all at the item's end), and only the window's exact middle is
+ * output, so chunks join without a seam (ag_seanet_stream). Output times run on from the
+ * item's first PTS. 0 (default): every buffer is decoded alone, as above.
+ *
  * Before each audio buffer is pushed an element message named `encodecdecode` is posted with
- * the fields frames (guint64, token frames decoded), samples (guint64), rate (gint, Hz) and
- * decode-time (guint64, nanoseconds spent decoding), so applications can time the stage
+ * the fields frames (guint64, token frames decoded), samples (guint64), rate (gint, Hz),
+ * decode-time (guint64, nanoseconds spent decoding) and, for streamed items, first (gboolean:
+ * the item's first audio; absent: every buffer is a whole item), so applications can time the
+ * stage
  * (tools/anygpt-run prints it per turn).
  *
  * Why a GstElement with explicit pads and not GstAudioDecoder: every input is one whole item
@@ -33,8 +42,12 @@
  */
 #include "gstanygptaudioelements.h"
 #include "gstanygptcodec.h"
+#include "gstanygptlatency.h"
+#include "gstanygptshared.h"
 
 #include "anygpt/error.h"
+#include "anygpt/limits.h"
+#include "anygpt/seanet.h"
 
 #define GST_CAT_DEFAULT anygpt_core_debug
 
@@ -45,20 +58,25 @@ struct _GstEncodecDecode
 {
   GstElement parent;
   GstPad *sinkpad, *srcpad;
-  /* properties (object lock) */
-  gchar *model_path;
-  GstAnygptDevice device;
-  gint device_index, threads;
-  /* model (READY and up) */
-  ag_backend *backend;
+  /* model (READY and up; model-path, device, backend: gstanygptshared.h) */
+  guint stream_context;      /* object lock */
   ag_seanet *model;
   ag_seanet_info info;
+  GstAnygptLatency latency;     /* longest decode so far */
   /* stream */
   GstAnygptTokensInfo tokens;
   gboolean have_caps;
   GstClockTime next_pts;
   guint64 next_offset;
+  /* streamed items (stream-context > 0): the item in progress, NULL between items */
+  ag_seanet_stream *stream;
+  GstClockTime item_pts;
+  guint64 item_samples;
 };
+
+/* frames held back for their right-hand context when streaming (the decoder's first conv
+ * reaches 3 frames ahead; tests/soundstorm/test_soundstorm_stream measures the join) */
+#define STREAM_RIGHT_CONTEXT 4
 
 G_DEFINE_TYPE (GstEncodecDecode, gst_encodecdecode, GST_TYPE_ELEMENT);
 GST_ELEMENT_REGISTER_DEFINE (encodecdecode, "encodecdecode", GST_RANK_NONE,
@@ -66,17 +84,10 @@ GST_ELEMENT_REGISTER_DEFINE (encodecdecode, "encodecdecode", GST_RANK_NONE,
 
 enum
 {
-  PROP_0,
-  PROP_MODEL_PATH,
-  PROP_DEVICE,
-  PROP_DEVICE_INDEX,
-  PROP_THREADS,
+  /* 1..4: model-path, device, device-index, threads (gstanygptshared.h) */
+  PROP_FIRST_OWN = GST_ANYGPT_SHARED_N_PROPS - 1,
+  PROP_STREAM_CONTEXT,
 };
-
-#define DEFAULT_DEVICE GST_ANYGPT_DEVICE_AUTO
-#define DEFAULT_DEVICE_INDEX -1
-#define DEFAULT_THREADS 0
-#define MAX_SECONDS 3600        /* longest item decoded in one buffer */
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src", GST_PAD_SRC,
     GST_PAD_ALWAYS, GST_STATIC_CAPS ("audio/x-raw, format=(string)F32LE, "
@@ -119,6 +130,11 @@ static gboolean
 gst_encodecdecode_query (GstPad * pad, GstObject * parent, GstQuery * query)
 {
   GstEncodecDecode *self = GST_ENCODECDECODE (parent);
+  if (gst_anygpt_shared_handle_query (GST_ELEMENT (self), query))
+    return TRUE;
+  if (GST_QUERY_TYPE (query) == GST_QUERY_LATENCY && pad == self->srcpad)
+    /* live: an item leaves after its decode (the longest seen so far) */
+    return gst_anygpt_latency_query (&self->latency, self->sinkpad, query, 0, FALSE);
   if (GST_QUERY_TYPE (query) == GST_QUERY_CAPS && self->model) {
     GstCaps *caps = pad == self->sinkpad ? model_sink_caps (self) : model_src_caps (self);
     GstCaps *filter, *res;
@@ -148,11 +164,77 @@ set_caps (GstEncodecDecode * self, GstCaps * caps)
     return FALSE;
   }
   self->tokens = ti;
+  g_clear_pointer (&self->stream, ag_seanet_stream_free);      /* new layers: a new item */
   GstCaps *out = model_src_caps (self);
   ok = gst_pad_push_event (self->srcpad, gst_event_new_caps (out));
   gst_caps_unref (out);
   self->have_caps = ok;
   return ok;
+}
+
+/* stream-context > 0: frames [n] are the next part of an item (end: its last); pushes what is
+ * final now */
+static GstFlowReturn
+decode_streamed (GstEncodecDecode * self, const gint32 * ids, gsize frames, gboolean end,
+    GstClockTime pts)
+{
+  if (!self->stream) {
+    if (frames == 0)
+      return GST_FLOW_OK;
+    GST_OBJECT_LOCK (self);
+    gint left = (gint) self->stream_context;
+    GST_OBJECT_UNLOCK (self);
+    self->stream = ag_seanet_stream_new (self->model, self->tokens.codebooks, left,
+        STREAM_RIGHT_CONTEXT);
+    if (!self->stream) {
+      GST_ELEMENT_ERROR (self, STREAM, DECODE, ("Cannot decode tokens"), ("%s",
+              ag_last_error ()));
+      return GST_FLOW_ERROR;
+    }
+    self->item_pts = GST_CLOCK_TIME_IS_VALID (pts) ? pts : self->next_pts;
+    self->item_samples = 0;
+  }
+  const gsize hop = (gsize) self->info.hop;
+  GstBuffer *out = gst_buffer_new_allocate (NULL, (frames + STREAM_RIGHT_CONTEXT) * hop *
+      sizeof (gfloat), NULL);
+  GstMapInfo omap;
+  gst_buffer_map (out, &omap, GST_MAP_WRITE);
+  GstClockTime t0 = gst_util_get_timestamp ();
+  int64_t n = ag_seanet_stream_decode (self->stream, ids, (int64_t) frames, end,
+      (float *) omap.data);
+  gst_buffer_unmap (out, &omap);
+  if (end || n < 0)
+    g_clear_pointer (&self->stream, ag_seanet_stream_free);
+  if (n <= 0) {
+    gst_buffer_unref (out);
+    if (n == 0)
+      return GST_FLOW_OK;
+    GST_ELEMENT_ERROR (self, STREAM, DECODE, ("Cannot decode tokens"), ("%s", ag_last_error ()));
+    return GST_FLOW_ERROR;
+  }
+  gst_buffer_set_size (out, (gsize) n * sizeof (gfloat));
+  gboolean first = self->item_samples == 0;
+  const gint rate = self->info.sample_rate;
+  GstClockTime start = self->item_pts + gst_util_uint64_scale (self->item_samples, GST_SECOND,
+      rate);
+  self->item_samples += (guint64) n;
+  GstClockTime stop = self->item_pts + gst_util_uint64_scale (self->item_samples, GST_SECOND,
+      rate);
+  GST_BUFFER_PTS (out) = start;
+  GST_BUFFER_DURATION (out) = stop - start;
+  GST_BUFFER_OFFSET (out) = self->next_offset;
+  GST_BUFFER_OFFSET_END (out) = self->next_offset + (guint64) n;
+  if (end)
+    GST_BUFFER_FLAG_SET (out, GST_BUFFER_FLAG_MARKER);
+  self->next_pts = stop;
+  self->next_offset += (guint64) n;
+  gst_element_post_message (GST_ELEMENT (self),
+      gst_message_new_element (GST_OBJECT (self), gst_structure_new ("encodecdecode",
+              "frames", G_TYPE_UINT64, (guint64) n / hop, "samples", G_TYPE_UINT64,
+              (guint64) n, "rate", G_TYPE_INT, rate, "decode-time", G_TYPE_UINT64,
+              (guint64) (gst_util_get_timestamp () - t0), "first", G_TYPE_BOOLEAN,
+              first, NULL)));
+  return gst_pad_push (self->srcpad, out);
 }
 
 static gboolean
@@ -170,6 +252,11 @@ gst_encodecdecode_sink_event (GstPad * pad, GstObject * parent, GstEvent * event
     case GST_EVENT_FLUSH_STOP:
       self->next_pts = 0;
       self->next_offset = 0;
+      g_clear_pointer (&self->stream, ag_seanet_stream_free);
+      break;
+    case GST_EVENT_EOS:
+      if (self->stream)         /* the item's end never came: it ends here */
+        decode_streamed (self, NULL, 0, TRUE, GST_CLOCK_TIME_NONE);
       break;
     default:
       break;
@@ -197,15 +284,26 @@ gst_encodecdecode_chain (GstPad * pad, GstObject * parent, GstBuffer * in)
     return GST_FLOW_ERROR;
   }
   GstClockTime pts = GST_BUFFER_PTS_IS_VALID (in) ? GST_BUFFER_PTS (in) : self->next_pts;
+  GST_OBJECT_LOCK (self);
+  gboolean streamed = self->stream_context > 0;
+  GST_OBJECT_UNLOCK (self);
+  if ((streamed || self->stream) && frames <= (gsize) AG_CODEC_MAX_SECONDS *
+      self->info.sample_rate / self->info.hop) {
+    GstFlowReturn r = decode_streamed (self, ids, frames,
+        GST_BUFFER_FLAG_IS_SET (in, GST_BUFFER_FLAG_MARKER), GST_BUFFER_PTS (in));
+    gst_buffer_unmap (in, &imap);
+    gst_buffer_unref (in);
+    return r;
+  }
   if (frames == 0) {
     gst_buffer_unmap (in, &imap);
     gst_buffer_unref (in);
     return GST_FLOW_OK;
   }
   /* a hostile size must not turn into a huge allocation: one item is at most an hour */
-  if (frames > (gsize) MAX_SECONDS * self->info.sample_rate / self->info.hop) {
+  if (frames > (gsize) AG_CODEC_MAX_SECONDS * self->info.sample_rate / self->info.hop) {
     GST_ELEMENT_ERROR (self, STREAM, DECODE, ("Token buffer too long"),
-        ("%" G_GSIZE_FORMAT " frames is more than %d s of audio", frames, MAX_SECONDS));
+        ("%" G_GSIZE_FORMAT " frames is more than %d s of audio", frames, AG_CODEC_MAX_SECONDS));
     gst_buffer_unmap (in, &imap);
     gst_buffer_unref (in);
     return GST_FLOW_ERROR;
@@ -216,6 +314,8 @@ gst_encodecdecode_chain (GstPad * pad, GstObject * parent, GstBuffer * in)
   GstClockTime t0 = gst_util_get_timestamp ();
   int rc = ag_seanet_decode (self->model, ids, (int64_t) frames, self->tokens.codebooks,
       (float *) omap.data);
+  GstClockTime took = gst_util_get_timestamp () - t0;
+  gst_anygpt_latency_observe (&self->latency, took);
   gst_buffer_unmap (out, &omap);
   gst_buffer_unmap (in, &imap);
   gboolean marker = GST_BUFFER_FLAG_IS_SET (in, GST_BUFFER_FLAG_MARKER);
@@ -238,7 +338,7 @@ gst_encodecdecode_chain (GstPad * pad, GstObject * parent, GstBuffer * in)
       gst_message_new_element (GST_OBJECT (self), gst_structure_new ("encodecdecode",
               "frames", G_TYPE_UINT64, (guint64) frames, "samples", G_TYPE_UINT64,
               (guint64) samples, "rate", G_TYPE_INT, (gint) self->info.sample_rate,
-              "decode-time", G_TYPE_UINT64, (guint64) (gst_util_get_timestamp () - t0),
+              "decode-time", G_TYPE_UINT64, (guint64) took,
               NULL)));
   return gst_pad_push (self->srcpad, out);
 }
@@ -248,27 +348,24 @@ gst_encodecdecode_change_state (GstElement * element, GstStateChange transition)
 {
   GstEncodecDecode *self = GST_ENCODECDECODE (element);
   if (transition == GST_STATE_CHANGE_NULL_TO_READY) {
-    GST_OBJECT_LOCK (self);
-    gchar *path = g_strdup (self->model_path);
-    GstAnygptDevice dev = self->device;
-    gint idx = self->device_index, threads = self->threads;
-    GST_OBJECT_UNLOCK (self);
-    self->model = gst_anygpt_codec_load (element, path, dev, idx, threads,
-        "SpeechTokenizer or Encodec", 0, &self->backend);
-    g_free (path);
+    self->model = gst_anygpt_codec_load (element, "SpeechTokenizer or Encodec", 0);
     if (!self->model)
       return GST_STATE_CHANGE_FAILURE;
     self->info = *ag_seanet_info_of (self->model);
   } else if (transition == GST_STATE_CHANGE_READY_TO_PAUSED) {
+    g_clear_pointer (&self->stream, ag_seanet_stream_free);
+    gst_anygpt_latency_reset (&self->latency);
     self->have_caps = FALSE;
     self->next_pts = 0;
     self->next_offset = 0;
   }
   GstStateChangeReturn ret =
       GST_ELEMENT_CLASS (gst_encodecdecode_parent_class)->change_state (element, transition);
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY)
+    g_clear_pointer (&self->stream, ag_seanet_stream_free);
   if (transition == GST_STATE_CHANGE_READY_TO_NULL) {
     g_clear_pointer (&self->model, ag_seanet_free);
-    g_clear_pointer (&self->backend, ag_backend_free);
+    gst_anygpt_shared_close (element);
   }
   return ret;
 }
@@ -280,21 +377,12 @@ gst_encodecdecode_set_property (GObject * object, guint prop_id, const GValue * 
   GstEncodecDecode *self = GST_ENCODECDECODE (object);
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
-    case PROP_MODEL_PATH:
-      g_free (self->model_path);
-      self->model_path = g_value_dup_string (value);
-      break;
-    case PROP_DEVICE:
-      self->device = g_value_get_enum (value);
-      break;
-    case PROP_DEVICE_INDEX:
-      self->device_index = g_value_get_int (value);
-      break;
-    case PROP_THREADS:
-      self->threads = g_value_get_int (value);
+    case PROP_STREAM_CONTEXT:
+      self->stream_context = g_value_get_uint (value);
       break;
     default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      if (!gst_anygpt_shared_set_property (object, prop_id, value))
+        G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
   }
   GST_OBJECT_UNLOCK (self);
@@ -307,20 +395,12 @@ gst_encodecdecode_get_property (GObject * object, guint prop_id, GValue * value,
   GstEncodecDecode *self = GST_ENCODECDECODE (object);
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
-    case PROP_MODEL_PATH:
-      g_value_set_string (value, self->model_path);
-      break;
-    case PROP_DEVICE:
-      g_value_set_enum (value, self->device);
-      break;
-    case PROP_DEVICE_INDEX:
-      g_value_set_int (value, self->device_index);
-      break;
-    case PROP_THREADS:
-      g_value_set_int (value, self->threads);
+    case PROP_STREAM_CONTEXT:
+      g_value_set_uint (value, self->stream_context);
       break;
     default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      if (!gst_anygpt_shared_get_property (object, prop_id, value))
+        G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
   }
   GST_OBJECT_UNLOCK (self);
@@ -330,9 +410,8 @@ static void
 gst_encodecdecode_finalize (GObject * object)
 {
   GstEncodecDecode *self = GST_ENCODECDECODE (object);
-  g_free (self->model_path);
+  g_clear_pointer (&self->stream, ag_seanet_stream_free);
   g_clear_pointer (&self->model, ag_seanet_free);
-  g_clear_pointer (&self->backend, ag_backend_free);
   G_OBJECT_CLASS (gst_encodecdecode_parent_class)->finalize (object);
 }
 
@@ -341,20 +420,21 @@ gst_encodecdecode_class_init (GstEncodecDecodeClass * klass)
 {
   GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
-  /* the model is loaded on NULL->READY: these take effect at the next load */
-  const GParamFlags flags = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS;
 
   gobject_class->set_property = gst_encodecdecode_set_property;
   gobject_class->get_property = gst_encodecdecode_get_property;
   gobject_class->finalize = gst_encodecdecode_finalize;
   element_class->change_state = GST_DEBUG_FUNCPTR (gst_encodecdecode_change_state);
 
-  g_object_class_install_property (gobject_class, PROP_MODEL_PATH,
-      g_param_spec_string ("model-path", "Model path",
+  gst_anygpt_shared_class_init (element_class,
           "GGUF of a SpeechTokenizer (speech) or Encodec 32 kHz (music) model, loaded on "
-          "NULL->READY", NULL, flags));
-  gst_anygpt_install_device_properties (gobject_class, PROP_DEVICE, PROP_DEVICE_INDEX,
-      PROP_THREADS, flags);
+          "NULL->READY");
+  g_object_class_install_property (gobject_class, PROP_STREAM_CONTEXT,
+      g_param_spec_uint ("stream-context", "Stream context",
+          "Streamed items (soundstorm chunk > 0): decode the buffers of an item, up to the one "
+          "with MARKER, as one signal, each with this many frames of context before it (16 "
+          "is plenty) and 4 held back until the next arrives; 0 = every buffer decoded alone",
+          0, 4096, 0, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
 
   GstCaps *sink = gst_caps_new_empty ();
   gst_caps_append (sink, gst_anygpt_tokens_caps_any ("speech"));
@@ -366,15 +446,12 @@ gst_encodecdecode_class_init (GstEncodecDecodeClass * klass)
   gst_element_class_set_static_metadata (element_class, "SEANet codec decoder",
       "Codec/Decoder/Audio", "AnyGPT speech tokens (SpeechTokenizer) or music tokens (Encodec "
       "32 kHz) to audio, chosen by the model file", "gst-anygpt");
-  gst_type_mark_as_plugin_api (GST_TYPE_ANYGPT_DEVICE, 0);
 }
 
 static void
 gst_encodecdecode_init (GstEncodecDecode * self)
 {
-  self->device = DEFAULT_DEVICE;
-  self->device_index = DEFAULT_DEVICE_INDEX;
-  self->threads = DEFAULT_THREADS;
+  gst_anygpt_shared_instance_init (GST_ELEMENT (self));
   self->sinkpad = gst_pad_new_from_template (gst_element_class_get_pad_template
       (GST_ELEMENT_GET_CLASS (self), "sink"), "sink");
   gst_pad_set_chain_function (self->sinkpad, GST_DEBUG_FUNCPTR (gst_encodecdecode_chain));

@@ -20,6 +20,15 @@
  * is not interruptible inside one item: a state change waits for the item in progress.
  * An element message `soundstorm` follows each item (frames, prompt-frames, seconds).
  *
+ * Streamed speech (`chunk` N > 0): an item may arrive in several buffers (anygptllm
+ * speech-chunk), the one with MARKER set ending it (or EOS). As soon as N semantic frames are
+ * waiting they are generated and pushed as one buffer, conditioned on the previous chunk of the
+ * item (all its levels, as a voice prompt; the first chunk takes the voice prompt); the rest
+ * goes out when the item ends, MARKER on the item's last buffer (see ag_soundstorm_stream for
+ * the seeds). A state change waits for the chunk in progress only. One `soundstorm` message per
+ * chunk, with `chunk` (its index in the item) and `last`. chunk=0 (default): whole items, exactly
+ * as above.
+ *
  * ## Example launch line
  * |[
  * gst-launch-1.0 ... anygptllm name=llm task=tts prompt="Hello" llm.speech_src !
@@ -29,6 +38,8 @@
  */
 #include "gstanygptaudioelements.h"
 #include "gstanygptcore.h"
+#include "gstanygptlatency.h"
+#include "gstanygptshared.h"
 
 #include "anygpt/error.h"
 #include "anygpt/seanet.h"
@@ -44,15 +55,15 @@ struct _GstSoundStorm
 {
   GstElement parent;
   GstPad *sinkpad, *srcpad, *promptpad;
-  /* properties (object lock) */
-  gchar *model_path, *voice_prompt, *voice_tokenizer;
-  GstAnygptDevice device;
-  gint device_index, threads, steps;
+  /* properties (object lock; model-path, device, backend: gstanygptshared.h) */
+  gchar *voice_prompt, *voice_tokenizer;
+  gint steps;
   guint64 seed;
   gboolean greedy;
+  guint chunk;
   /* model (READY and up) */
-  ag_backend *backend;
   ag_soundstorm *model;
+  GstAnygptLatency latency;     /* longest item so far */
   gint levels;                  /* n_q + 1: codebooks out */
   gint32 *file_prompt;          /* [file_prompt_frames][levels] from voice-prompt */
   gsize file_prompt_frames;
@@ -64,6 +75,12 @@ struct _GstSoundStorm
   gint32 *pad_prompt;
   gsize pad_prompt_frames;
   gboolean prompt_done, flushing;
+  /* streamed speech (chunk > 0): the item in progress, NULL between items */
+  ag_soundstorm_stream *stream;
+  GstClockTime item_pts;
+  guint item_chunk;             /* the chunk the item started with */
+  guint64 item_frames, item_chunks;
+  gsize item_prompt_frames;
 };
 
 G_DEFINE_TYPE (GstSoundStorm, gst_soundstorm, GST_TYPE_ELEMENT);
@@ -71,21 +88,16 @@ GST_ELEMENT_REGISTER_DEFINE (soundstorm, "soundstorm", GST_RANK_NONE, GST_TYPE_S
 
 enum
 {
-  PROP_0,
-  PROP_MODEL_PATH,
-  PROP_DEVICE,
-  PROP_DEVICE_INDEX,
-  PROP_THREADS,
+  /* 1..4: model-path, device, device-index, threads (gstanygptshared.h) */
+  PROP_FIRST_OWN = GST_ANYGPT_SHARED_N_PROPS - 1,
   PROP_STEPS,
   PROP_SEED,
   PROP_GREEDY,
   PROP_VOICE_PROMPT,
   PROP_VOICE_TOKENIZER,
+  PROP_CHUNK,
 };
 
-#define DEFAULT_DEVICE GST_ANYGPT_DEVICE_AUTO
-#define DEFAULT_DEVICE_INDEX -1
-#define DEFAULT_THREADS 0
 #define DEFAULT_STEPS 3         /* AnyGPT's vc_steps for speech decoding */
 #define DEFAULT_SEED 0
 #define DEFAULT_GREEDY TRUE     /* AnyGPT calls generate(greedy=True) */
@@ -116,15 +128,19 @@ load_file_prompt (GstSoundStorm * self, const gchar * wav_path, const gchar * to
         ("voice-prompt is set: set voice-prompt-tokenizer to the SpeechTokenizer GGUF"));
     return FALSE;
   }
-  if (ag_wav_read (wav_path, &wav) != 0) {
-    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ, ("Cannot read voice prompt \"%s\"", wav_path),
-        ("%s", ag_last_error ()));
-    return FALSE;
-  }
-  st = ag_seanet_load (self->backend, tok_path, NULL, NULL);
+  memset (&wav, 0, sizeof wav);
+  st = ag_seanet_load (gst_anygpt_shared_backend (GST_ELEMENT (self)), tok_path, NULL, NULL);
   if (!st)
     reason = g_strdup (ag_last_error ());
-  else if (ag_seanet_info_of (st)->n_q < self->levels
+  /* the prompt may use half of the frames a call accepts: a longer file is refused before its
+   * samples are decoded (limits.h) */
+  else if (ag_wav_read_max (wav_path, (int64_t) AG_SOUNDSTORM_MAX_FRAMES / 2 *
+          ag_seanet_info_of (st)->hop, &wav) != 0) {
+    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ, ("Cannot read voice prompt \"%s\"", wav_path),
+        ("%s", ag_last_error ()));
+    ag_seanet_free (st);
+    return FALSE;
+  } else if (ag_seanet_info_of (st)->n_q < self->levels
       || ag_seanet_info_of (st)->codebook_size > 1024)
     reason = g_strdup_printf ("%s has %d codebooks of %d; SoundStorm needs %d of at most 1024",
         tok_path, ag_seanet_info_of (st)->n_q, ag_seanet_info_of (st)->codebook_size,
@@ -162,54 +178,40 @@ load_file_prompt (GstSoundStorm * self, const gchar * wav_path, const gchar * to
   return TRUE;
 }
 
+static gpointer
+load_soundstorm (ag_backend * be, const gchar * path, ag_progress_fn progress,
+    void *progress_user, gpointer user)
+{
+  (void) user;
+  return ag_soundstorm_load (be, path, progress, progress_user);
+}
+
 static gboolean
 load_model (GstSoundStorm * self)
 {
-  GError *err = NULL;
+  GstElement *el = GST_ELEMENT (self);
   GST_OBJECT_LOCK (self);
-  gchar *path = g_strdup (self->model_path), *wav = g_strdup (self->voice_prompt);
-  gchar *tok = g_strdup (self->voice_tokenizer);
-  GstAnygptDevice dev = self->device;
-  gint idx = self->device_index, threads = self->threads;
+  gchar *wav = g_strdup (self->voice_prompt), *tok = g_strdup (self->voice_tokenizer);
   GST_OBJECT_UNLOCK (self);
   gboolean ok = FALSE;
 
-  if (!path || !*path) {
-    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("No model file given"),
-        ("set model-path to a SoundStorm GGUF (anygpt-convert soundstorm)"));
+  self->model = gst_anygpt_shared_load (el, "a SoundStorm GGUF (anygpt-convert soundstorm)",
+      load_soundstorm, NULL);
+  if (!self->model)
     goto out;
-  }
-  self->backend = gst_anygpt_backend_open (dev, idx, threads, &err);
-  if (!self->backend) {
-    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ, ("Cannot open compute device"), ("%s",
-            err->message));
-    g_clear_error (&err);
-    goto out;
-  }
-  GstAnygptLoadProgress prog = { GST_ELEMENT (self), -1 };
-  gst_anygpt_post_progress (GST_ELEMENT (self), GST_PROGRESS_TYPE_START, "load", path);
-  self->model = ag_soundstorm_load (self->backend, path, gst_anygpt_load_progress_cb, &prog);
-  if (!self->model) {
-    gst_anygpt_post_progress (GST_ELEMENT (self), GST_PROGRESS_TYPE_ERROR, "load",
-        ag_last_error ());
-    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ, ("Cannot use model file \"%s\"", path),
-        ("%s", ag_last_error ()));
-    goto out;
-  }
   const ag_soundstorm_info *info = ag_soundstorm_info_of (self->model);
   self->levels = info->n_q + 1;
   if (info->codebook_size != 1024 || info->semantic_vocab != 1024) {
-    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ, ("Cannot use model file \"%s\"", path),
-        ("codebooks of %d and a semantic vocabulary of %d: not a SpeechTokenizer SoundStorm",
-            info->codebook_size, info->semantic_vocab));
+    gchar *reason = g_strdup_printf ("codebooks of %d and a semantic vocabulary of %d: not a "
+        "SpeechTokenizer SoundStorm", info->codebook_size, info->semantic_vocab);
+    gst_anygpt_shared_load_failed (el, reason);
+    g_free (reason);
     goto out;
   }
   if (wav && *wav && !load_file_prompt (self, wav, tok))
     goto out;
-  gst_anygpt_post_progress (GST_ELEMENT (self), GST_PROGRESS_TYPE_COMPLETE, "load", path);
   ok = TRUE;
 out:
-  g_free (path);
   g_free (wav);
   g_free (tok);
   return ok;
@@ -219,7 +221,7 @@ static void
 unload_model (GstSoundStorm * self)
 {
   g_clear_pointer (&self->model, ag_soundstorm_free);
-  g_clear_pointer (&self->backend, ag_backend_free);
+  gst_anygpt_shared_close (GST_ELEMENT (self));
   g_clear_pointer (&self->file_prompt, g_free);
   self->file_prompt_frames = 0;
 }
@@ -237,6 +239,11 @@ static gboolean
 gst_soundstorm_query (GstPad * pad, GstObject * parent, GstQuery * query)
 {
   GstSoundStorm *self = GST_SOUNDSTORM (parent);
+  if (gst_anygpt_shared_handle_query (GST_ELEMENT (self), query))
+    return TRUE;
+  if (GST_QUERY_TYPE (query) == GST_QUERY_LATENCY && pad == self->srcpad)
+    /* live: an item leaves after its processing (the longest seen so far) */
+    return gst_anygpt_latency_query (&self->latency, self->sinkpad, query, 0, FALSE);
   if (GST_QUERY_TYPE (query) == GST_QUERY_CAPS && self->model) {
     GstCaps *caps = pad == self->srcpad ? speech_caps (self->levels, self->levels) :
         pad == self->promptpad ? speech_caps (self->levels, 64) : speech_caps (1, 64);
@@ -267,6 +274,8 @@ check_caps (GstSoundStorm * self, GstCaps * caps, gint min_codebooks,
   return TRUE;
 }
 
+static GstFlowReturn push_ready_chunks (GstSoundStorm * self, gboolean end);
+
 static gboolean
 gst_soundstorm_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
 {
@@ -289,7 +298,12 @@ gst_soundstorm_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
       set_flushing (self, TRUE);
       break;
     case GST_EVENT_FLUSH_STOP:
+      g_clear_pointer (&self->stream, ag_soundstorm_stream_free);
       set_flushing (self, FALSE);
+      break;
+    case GST_EVENT_EOS:
+      if (self->stream)         /* the item's end never came: it ends here */
+        push_ready_chunks (self, TRUE);
       break;
     default:
       break;
@@ -359,6 +373,127 @@ gst_soundstorm_prompt_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
   return GST_FLOW_OK;
 }
 
+/* The voice prompt of an item: the pad's when that pad exists (waiting for it), else the
+ * file's. FALSE when flushing. */
+static gboolean
+take_prompt (GstSoundStorm * self, gint32 ** prompt, gsize * tp)
+{
+  *prompt = NULL;
+  *tp = 0;
+  g_mutex_lock (&self->lock);
+  while (self->promptpad && !self->pad_prompt && !self->prompt_done && !self->flushing)
+    g_cond_wait (&self->cond, &self->lock);
+  gboolean flushing = self->flushing;
+  if (self->pad_prompt) {
+    *prompt = g_memdup2 (self->pad_prompt, self->pad_prompt_frames * self->levels * 4);
+    *tp = self->pad_prompt_frames;
+  }
+  g_mutex_unlock (&self->lock);
+  if (flushing) {
+    g_clear_pointer (prompt, g_free);
+    return FALSE;
+  }
+  if (!*prompt && self->file_prompt) {
+    *prompt = g_memdup2 (self->file_prompt, self->file_prompt_frames * self->levels * 4);
+    *tp = self->file_prompt_frames;
+  }
+  return TRUE;
+}
+
+/* chunk > 0: generate and push every chunk that is ready (with end: the rest of the item).
+ * Stops between chunks when flushing. */
+static GstFlowReturn
+push_ready_chunks (GstSoundStorm * self, gboolean end)
+{
+  gint32 *codes = g_new (gint32, (gsize) self->item_chunk * self->levels);
+  GstFlowReturn ret = GST_FLOW_OK;
+  for (;;) {
+    g_mutex_lock (&self->lock);
+    gboolean flushing = self->flushing;
+    g_mutex_unlock (&self->lock);
+    if (flushing) {
+      ret = GST_FLOW_FLUSHING;
+      break;
+    }
+    gint64 t0 = g_get_monotonic_time ();
+    int64_t k = ag_soundstorm_stream_next (self->stream, end, codes);
+    gdouble secs = (g_get_monotonic_time () - t0) / 1e6;
+    if (k < 0) {
+      GST_ELEMENT_ERROR (self, STREAM, DECODE, ("SoundStorm failed"), ("%s", ag_last_error ()));
+      ret = GST_FLOW_ERROR;
+      break;
+    }
+    if (k == 0)
+      break;
+    gboolean last = end && ag_soundstorm_stream_pending (self->stream) == 0;
+    GstBuffer *out = gst_anygpt_tokens_buffer_new (codes, (gsize) k, self->levels);
+    if (GST_CLOCK_TIME_IS_VALID (self->item_pts))
+      GST_BUFFER_PTS (out) = self->item_pts + self->item_frames * 20 * GST_MSECOND;
+    GST_BUFFER_DURATION (out) = (GstClockTime) k * 20 * GST_MSECOND;
+    if (last)
+      GST_BUFFER_FLAG_SET (out, GST_BUFFER_FLAG_MARKER);
+    gst_element_post_message (GST_ELEMENT (self),
+        gst_message_new_element (GST_OBJECT (self), gst_structure_new ("soundstorm",
+                "frames", G_TYPE_UINT64, (guint64) k, "prompt-frames", G_TYPE_UINT64,
+                (guint64) (self->item_chunks ? (guint64) self->item_chunk :
+                    self->item_prompt_frames), "seconds", G_TYPE_DOUBLE, secs,
+                "chunk", G_TYPE_UINT64, self->item_chunks, "last", G_TYPE_BOOLEAN, last,
+                NULL)));
+    GST_DEBUG_OBJECT (self, "chunk %" G_GUINT64_FORMAT ": %" G_GINT64_FORMAT " frames in %.2f s",
+        self->item_chunks, (gint64) k, secs);
+    self->item_frames += (guint64) k;
+    self->item_chunks++;
+    ret = gst_pad_push (self->srcpad, out);
+    if (ret != GST_FLOW_OK)
+      break;
+  }
+  g_free (codes);
+  if (end || ret != GST_FLOW_OK)
+    g_clear_pointer (&self->stream, ag_soundstorm_stream_free);
+  return ret;
+}
+
+/* chunk > 0: sem [t] is the next part of an item; MARKER on `in` ends the item. */
+static GstFlowReturn
+chain_chunked (GstSoundStorm * self, GstBuffer * in, const gint32 * sem, gsize t, guint chunk)
+{
+  gboolean end = GST_BUFFER_FLAG_IS_SET (in, GST_BUFFER_FLAG_MARKER);
+  if (!self->stream) {
+    if (t == 0)                 /* nothing to say */
+      return GST_FLOW_OK;
+    gint32 *prompt;
+    gsize tp;
+    if (!take_prompt (self, &prompt, &tp))
+      return GST_FLOW_FLUSHING;
+    GST_OBJECT_LOCK (self);
+    gint steps = self->steps;
+    guint64 seed = self->seed;
+    gboolean greedy = self->greedy;
+    GST_OBJECT_UNLOCK (self);
+    self->stream = tp + chunk <= AG_SOUNDSTORM_MAX_FRAMES ?
+        ag_soundstorm_stream_new (self->model, chunk, prompt, (int64_t) tp, steps, seed,
+        greedy) : NULL;
+    g_free (prompt);
+    if (!self->stream) {
+      GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Cannot stream SoundStorm"),
+          ("chunk %u with %" G_GSIZE_FORMAT " prompt frames: %s", chunk, tp,
+              tp + chunk > AG_SOUNDSTORM_MAX_FRAMES ? "too many frames" : ag_last_error ()));
+      return GST_FLOW_ERROR;
+    }
+    self->item_chunk = chunk;
+    self->item_pts = GST_BUFFER_PTS (in);
+    self->item_frames = self->item_chunks = 0;
+    self->item_prompt_frames = tp;
+  }
+  if (ag_soundstorm_stream_push (self->stream, sem, (int64_t) t) != 0) {
+    GST_ELEMENT_ERROR (self, STREAM, DECODE, ("Malformed semantic tokens"), ("%s",
+            ag_last_error ()));
+    g_clear_pointer (&self->stream, ag_soundstorm_stream_free);
+    return GST_FLOW_ERROR;
+  }
+  return push_ready_chunks (self, end);
+}
+
 static GstFlowReturn
 gst_soundstorm_chain (GstPad * pad, GstObject * parent, GstBuffer * in)
 {
@@ -382,28 +517,24 @@ gst_soundstorm_chain (GstPad * pad, GstObject * parent, GstBuffer * in)
   for (gsize i = 0; i < t; i++)
     sem[i] = ids[i * self->in_info.codebooks];
   gst_buffer_unmap (in, &map);
+  GST_OBJECT_LOCK (self);
+  guint chunk = self->chunk;
+  GST_OBJECT_UNLOCK (self);
+  if (chunk > 0 || self->stream) {
+    /* an item in progress keeps the chunk it started with */
+    GstFlowReturn r = chain_chunked (self, in, sem, t, self->stream ? self->item_chunk : chunk);
+    g_free (sem);
+    gst_buffer_unref (in);
+    return r;
+  }
 
   /* the prompt: from the pad when one exists (waiting for it), else from the file */
-  gint32 *prompt = NULL;
-  gsize tp = 0;
-  g_mutex_lock (&self->lock);
-  while (self->promptpad && !self->pad_prompt && !self->prompt_done && !self->flushing)
-    g_cond_wait (&self->cond, &self->lock);
-  gboolean flushing = self->flushing;
-  if (self->pad_prompt) {
-    prompt = g_memdup2 (self->pad_prompt, self->pad_prompt_frames * self->levels * 4);
-    tp = self->pad_prompt_frames;
-  }
-  g_mutex_unlock (&self->lock);
-  if (flushing) {
+  gint32 *prompt;
+  gsize tp;
+  if (!take_prompt (self, &prompt, &tp)) {
     g_free (sem);
-    g_free (prompt);
     gst_buffer_unref (in);
     return GST_FLOW_FLUSHING;
-  }
-  if (!prompt && self->file_prompt) {
-    prompt = g_memdup2 (self->file_prompt, self->file_prompt_frames * self->levels * 4);
-    tp = self->file_prompt_frames;
   }
   if (t == 0) {                 /* nothing to say: nothing to push */
     g_free (sem);
@@ -431,6 +562,7 @@ gst_soundstorm_chain (GstPad * pad, GstObject * parent, GstBuffer * in)
   int rc = ag_soundstorm_generate (self->model, sem, (int64_t) t, prompt, (int64_t) tp, steps,
       seed, greedy, codes);
   gdouble secs = (g_get_monotonic_time () - t0) / 1e6;
+  gst_anygpt_latency_observe (&self->latency, (GstClockTime) (secs * GST_SECOND));
   g_free (sem);
   g_free (prompt);
   if (rc != 0) {
@@ -503,6 +635,7 @@ gst_soundstorm_change_state (GstElement * element, GstStateChange transition)
       }
       break;
     case GST_STATE_CHANGE_READY_TO_PAUSED:
+      gst_anygpt_latency_reset (&self->latency);
       self->have_caps = FALSE;
       set_flushing (self, FALSE);
       break;
@@ -515,6 +648,7 @@ gst_soundstorm_change_state (GstElement * element, GstStateChange transition)
   GstStateChangeReturn ret =
       GST_ELEMENT_CLASS (gst_soundstorm_parent_class)->change_state (element, transition);
   if (transition == GST_STATE_CHANGE_PAUSED_TO_READY) {
+    g_clear_pointer (&self->stream, ag_soundstorm_stream_free);
     g_mutex_lock (&self->lock);
     g_clear_pointer (&self->pad_prompt, g_free);
     self->pad_prompt_frames = 0;
@@ -533,19 +667,6 @@ gst_soundstorm_set_property (GObject * object, guint prop_id, const GValue * val
   GstSoundStorm *self = GST_SOUNDSTORM (object);
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
-    case PROP_MODEL_PATH:
-      g_free (self->model_path);
-      self->model_path = g_value_dup_string (value);
-      break;
-    case PROP_DEVICE:
-      self->device = g_value_get_enum (value);
-      break;
-    case PROP_DEVICE_INDEX:
-      self->device_index = g_value_get_int (value);
-      break;
-    case PROP_THREADS:
-      self->threads = g_value_get_int (value);
-      break;
     case PROP_STEPS:
       self->steps = g_value_get_int (value);
       break;
@@ -563,8 +684,12 @@ gst_soundstorm_set_property (GObject * object, guint prop_id, const GValue * val
       g_free (self->voice_tokenizer);
       self->voice_tokenizer = g_value_dup_string (value);
       break;
+    case PROP_CHUNK:
+      self->chunk = g_value_get_uint (value);
+      break;
     default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      if (!gst_anygpt_shared_set_property (object, prop_id, value))
+        G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
   }
   GST_OBJECT_UNLOCK (self);
@@ -577,18 +702,6 @@ gst_soundstorm_get_property (GObject * object, guint prop_id, GValue * value,
   GstSoundStorm *self = GST_SOUNDSTORM (object);
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
-    case PROP_MODEL_PATH:
-      g_value_set_string (value, self->model_path);
-      break;
-    case PROP_DEVICE:
-      g_value_set_enum (value, self->device);
-      break;
-    case PROP_DEVICE_INDEX:
-      g_value_set_int (value, self->device_index);
-      break;
-    case PROP_THREADS:
-      g_value_set_int (value, self->threads);
-      break;
     case PROP_STEPS:
       g_value_set_int (value, self->steps);
       break;
@@ -604,8 +717,12 @@ gst_soundstorm_get_property (GObject * object, guint prop_id, GValue * value,
     case PROP_VOICE_TOKENIZER:
       g_value_set_string (value, self->voice_tokenizer);
       break;
+    case PROP_CHUNK:
+      g_value_set_uint (value, self->chunk);
+      break;
     default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      if (!gst_anygpt_shared_get_property (object, prop_id, value))
+        G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
   }
   GST_OBJECT_UNLOCK (self);
@@ -615,10 +732,10 @@ static void
 gst_soundstorm_finalize (GObject * object)
 {
   GstSoundStorm *self = GST_SOUNDSTORM (object);
-  g_free (self->model_path);
   g_free (self->voice_prompt);
   g_free (self->voice_tokenizer);
   g_free (self->pad_prompt);
+  g_clear_pointer (&self->stream, ag_soundstorm_stream_free);
   unload_model (self);
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->cond);
@@ -640,11 +757,8 @@ gst_soundstorm_class_init (GstSoundStormClass * klass)
   element_class->request_new_pad = GST_DEBUG_FUNCPTR (gst_soundstorm_request_new_pad);
   element_class->release_pad = GST_DEBUG_FUNCPTR (gst_soundstorm_release_pad);
 
-  g_object_class_install_property (gobject_class, PROP_MODEL_PATH,
-      g_param_spec_string ("model-path", "Model path",
-          "SoundStorm GGUF (anygpt-convert soundstorm), loaded on NULL->READY", NULL, flags));
-  gst_anygpt_install_device_properties (gobject_class, PROP_DEVICE, PROP_DEVICE_INDEX,
-      PROP_THREADS, flags);
+  gst_anygpt_shared_class_init (element_class,
+          "SoundStorm GGUF (anygpt-convert soundstorm), loaded on NULL->READY");
   g_object_class_install_property (gobject_class, PROP_STEPS,
       g_param_spec_int ("steps", "Steps",
           "Masked decoding passes of the second RVQ level (AnyGPT: 3); the other levels take "
@@ -664,6 +778,12 @@ gst_soundstorm_class_init (GstSoundStormClass * klass)
   g_object_class_install_property (gobject_class, PROP_VOICE_TOKENIZER,
       g_param_spec_string ("voice-prompt-tokenizer", "Voice prompt tokenizer",
           "SpeechTokenizer GGUF used to encode voice-prompt", NULL, flags));
+  g_object_class_install_property (gobject_class, PROP_CHUNK,
+      g_param_spec_uint ("chunk", "Chunk",
+          "Streamed speech: generate an item in chunks of this many frames (50 a second) as "
+          "its tokens arrive, each conditioned on the previous one; an item may come in "
+          "several buffers, MARKER on its last. 0 = whole items, one buffer each", 0,
+          AG_SOUNDSTORM_MAX_FRAMES / 2, 0, flags));
 
   GstCaps *sink = gst_anygpt_tokens_caps_any ("speech");
   gst_element_class_add_pad_template (element_class,
@@ -676,15 +796,12 @@ gst_soundstorm_class_init (GstSoundStormClass * klass)
   gst_element_class_set_static_metadata (element_class, "SoundStorm",
       "Codec/Decoder/Audio", "Semantic speech tokens to all SpeechTokenizer RVQ layers "
       "(AnyGPT's SoundStorm), optionally in the voice of a prompt", "gst-anygpt");
-  gst_type_mark_as_plugin_api (GST_TYPE_ANYGPT_DEVICE, 0);
 }
 
 static void
 gst_soundstorm_init (GstSoundStorm * self)
 {
-  self->device = DEFAULT_DEVICE;
-  self->device_index = DEFAULT_DEVICE_INDEX;
-  self->threads = DEFAULT_THREADS;
+  gst_anygpt_shared_instance_init (GST_ELEMENT (self));
   self->steps = DEFAULT_STEPS;
   self->seed = DEFAULT_SEED;
   self->greedy = DEFAULT_GREEDY;

@@ -11,6 +11,12 @@
  * - at the custom downstream event "anygpt-end-utterance" (forwarded after the utterance),
  * - with segment=vad, when the energy VAD (core/audio/vad.c) sees silence-ms of silence after
  *   at least min-speech-ms of speech; silence between utterances is dropped,
+ * - with segment=meta, the same on the voice-activity flag of the GstAudioLevelMeta that an
+ *   upstream voice detector attaches (webrtcdsp voice-detection=true) instead of the energy VAD:
+ *   speech starts after min-speech-ms flagged as voice and ends silence-ms after the last voiced
+ *   buffer. webrtcdsp attaches the meta only where the state changes, so a flag holds until the
+ *   next meta; audio before the first meta is not speech. A quiet room with noise, or the
+ *   assistant's own voice after echo cancellation, then never becomes a turn,
  * - in both modes, after max-utterance-s (a forced cut; the rest continues as a new utterance).
  * Each output buffer has the PTS of the utterance's first sample, its duration, and MARKER set;
  * an element message "speechtokenize" (frames, start, duration, encode-time, as guint64 /
@@ -28,7 +34,10 @@
 #include "gstanygptaudiotokenize.h"
 
 #include "anygpt/error.h"
+#include "anygpt/limits.h"
 #include "anygpt/vad.h"
+
+#include <gst/audio/audio.h>
 
 #define GST_CAT_DEFAULT anygpt_core_debug
 
@@ -36,6 +45,7 @@ typedef enum
 {
   GST_SPEECHTOKENIZE_SEGMENT_NONE = 0,
   GST_SPEECHTOKENIZE_SEGMENT_VAD = 1,
+  GST_SPEECHTOKENIZE_SEGMENT_META = 2,
 } GstSpeechTokenizeSegment;
 
 #define GST_TYPE_SPEECHTOKENIZE_SEGMENT (gst_speechtokenize_segment_get_type ())
@@ -47,6 +57,8 @@ gst_speechtokenize_segment_get_type (void)
     {GST_SPEECHTOKENIZE_SEGMENT_NONE, "Utterances end at EOS, anygpt-end-utterance or max-utterance-s",
         "none"},
     {GST_SPEECHTOKENIZE_SEGMENT_VAD, "Energy voice-activity detection cuts utterances", "vad"},
+    {GST_SPEECHTOKENIZE_SEGMENT_META, "The voice-activity flag of upstream GstAudioLevelMeta "
+          "(webrtcdsp voice-detection=true) cuts utterances", "meta"},
     {0, NULL, NULL}
   };
   if (g_once_init_enter (&type)) {
@@ -73,7 +85,15 @@ struct _GstSpeechTokenize
   gboolean in_speech;
   gsize max_samples;            /* 0: no forced cut */
   gsize keep_samples;           /* silence kept for a VAD start that lies in the past */
+  /* segment=meta: the flag of the last GstAudioLevelMeta seen (set by the sink pad probe, in
+   * the streaming thread just before the buffer's samples reach process) */
+  gboolean meta_mode, meta_voice;
+  guint64 run_start;            /* first sample of the voiced run; NO_RUN when none */
+  guint64 voiced_end;           /* one past the last voiced sample */
+  gsize meta_min_speech, meta_silence;  /* min-speech-ms, silence-ms in samples */
 };
+
+#define NO_RUN G_MAXUINT64
 
 G_DEFINE_TYPE (GstSpeechTokenize, gst_speechtokenize, GST_TYPE_ANYGPT_AUDIO_TOKENIZE);
 GST_ELEMENT_REGISTER_DEFINE (speechtokenize, "speechtokenize", GST_RANK_NONE,
@@ -116,9 +136,15 @@ gst_speechtokenize_start (GstAnygptAudioTokenize * base)
   cfg.silence_ms = self->silence_ms;
   cfg.min_speech_ms = self->min_speech_ms;
   self->max_samples = (gsize) (self->max_utterance_s * RATE);
+  self->meta_mode = self->segment == GST_SPEECHTOKENIZE_SEGMENT_META;
+  self->meta_min_speech = (gsize) self->min_speech_ms * RATE / 1000;
+  self->meta_silence = (gsize) self->silence_ms * RATE / 1000;
   GST_OBJECT_UNLOCK (self);
   g_clear_pointer (&self->vad, ag_vad_free);
   self->in_speech = FALSE;
+  self->meta_voice = FALSE;
+  self->run_start = NO_RUN;
+  self->voiced_end = 0;
   if (vad) {
     self->vad = ag_vad_new (&cfg);
     if (!self->vad) {
@@ -138,6 +164,9 @@ gst_speechtokenize_reset (GstAnygptAudioTokenize * base)
   if (self->vad)
     ag_vad_reset (self->vad);
   self->in_speech = FALSE;
+  self->meta_voice = FALSE;
+  self->run_start = NO_RUN;
+  self->voiced_end = 0;
 }
 
 /* forced cuts while the pending utterance is longer than max-utterance-s */
@@ -146,16 +175,69 @@ cut_long (GstSpeechTokenize * self, guint64 upto)
 {
   GstAnygptAudioTokenize *base = GST_ANYGPT_AUDIO_TOKENIZE (self);
   GstFlowReturn ret = GST_FLOW_OK;
-  while (ret == GST_FLOW_OK && self->max_samples &&
-      upto - gst_anygpt_audio_tokenize_pending_start (base) > self->max_samples)
-    ret = gst_anygpt_audio_tokenize_emit (base, self->max_samples);
+  /* 0 (never) still stops at AG_CODEC_MAX_SECONDS: pending audio must not grow without bound */
+  gsize max = self->max_samples ? self->max_samples : (gsize) AG_CODEC_MAX_SECONDS * RATE;
+  while (ret == GST_FLOW_OK && upto - gst_anygpt_audio_tokenize_pending_start (base) > max)
+    ret = gst_anygpt_audio_tokenize_emit (base, max);
   return ret;
+}
+
+/* segment=meta: samples [pos, pos + n) all have the voice flag of the last meta seen */
+static GstFlowReturn
+process_meta (GstSpeechTokenize * self, guint64 pos, gsize n)
+{
+  GstAnygptAudioTokenize *base = GST_ANYGPT_AUDIO_TOKENIZE (self);
+  guint64 end = pos + n;
+  GstFlowReturn ret = GST_FLOW_OK;
+  if (self->meta_voice) {
+    if (self->run_start == NO_RUN)
+      self->run_start = pos;
+    if (!self->in_speech && end - self->run_start >= self->meta_min_speech)
+      self->in_speech = TRUE;
+    self->voiced_end = end;
+  } else if (self->in_speech) {
+    if (end - self->voiced_end >= self->meta_silence) {
+      /* the utterance ends after its last voiced sample */
+      ret = cut_long (self, self->voiced_end);
+      guint64 start = gst_anygpt_audio_tokenize_pending_start (base);
+      if (ret == GST_FLOW_OK && self->voiced_end > start)
+        ret = gst_anygpt_audio_tokenize_emit (base, (gsize) (self->voiced_end - start));
+      self->in_speech = FALSE;
+      self->run_start = NO_RUN;
+    }
+  } else {
+    self->run_start = NO_RUN;   /* too short to be speech */
+  }
+  if (ret != GST_FLOW_OK)
+    return ret;
+  if (self->in_speech)
+    return cut_long (self, end);
+  /* outside speech keep only the voiced run that may become one */
+  guint64 keep_from = self->run_start != NO_RUN ? self->run_start : end;
+  guint64 start = gst_anygpt_audio_tokenize_pending_start (base);
+  if (keep_from > start)
+    gst_anygpt_audio_tokenize_drop (base, (gsize) MIN (keep_from - start,
+            gst_anygpt_audio_tokenize_pending (base)));
+  return GST_FLOW_OK;
+}
+
+/* segment=meta: note the voice flag before the buffer's samples are processed */
+static GstPadProbeReturn
+level_meta_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
+{
+  GstSpeechTokenize *self = user_data;
+  GstAudioLevelMeta *meta = gst_buffer_get_audio_level_meta (GST_PAD_PROBE_INFO_BUFFER (info));
+  if (meta)
+    self->meta_voice = meta->voice_activity;
+  return GST_PAD_PROBE_OK;
 }
 
 static GstFlowReturn
 gst_speechtokenize_process (GstAnygptAudioTokenize * base, guint64 pos, gsize n)
 {
   GstSpeechTokenize *self = GST_SPEECHTOKENIZE (base);
+  if (self->meta_mode)
+    return process_meta (self, pos, n);
   if (!self->vad)
     return cut_long (self, pos + n);
 
@@ -198,7 +280,7 @@ gst_speechtokenize_drain (GstAnygptAudioTokenize * base)
 {
   GstSpeechTokenize *self = GST_SPEECHTOKENIZE (base);
   gsize pending = gst_anygpt_audio_tokenize_pending (base);
-  if (self->vad && !self->in_speech) {
+  if ((self->vad || self->meta_mode) && !self->in_speech) {
     gst_anygpt_audio_tokenize_drop (base, pending);
     return GST_FLOW_OK;
   }
@@ -264,6 +346,16 @@ gst_speechtokenize_get_property (GObject * object, guint prop_id, GValue * value
   GST_OBJECT_UNLOCK (self);
 }
 
+/* the base class makes the pads in its constructed */
+static void
+gst_speechtokenize_constructed (GObject * object)
+{
+  G_OBJECT_CLASS (gst_speechtokenize_parent_class)->constructed (object);
+  GstPad *sink = gst_element_get_static_pad (GST_ELEMENT (object), "sink");
+  gst_pad_add_probe (sink, GST_PAD_PROBE_TYPE_BUFFER, level_meta_probe, object, NULL);
+  gst_object_unref (sink);
+}
+
 static void
 gst_speechtokenize_finalize (GObject * object)
 {
@@ -285,6 +377,7 @@ gst_speechtokenize_class_init (GstSpeechTokenizeClass * klass)
   gobject_class->set_property = gst_speechtokenize_set_property;
   gobject_class->get_property = gst_speechtokenize_get_property;
   gobject_class->finalize = gst_speechtokenize_finalize;
+  gobject_class->constructed = gst_speechtokenize_constructed;
 
   base_class->sample_rate = RATE;
   base_class->modality = GST_ANYGPT_MODALITY_SPEECH;
@@ -304,15 +397,15 @@ gst_speechtokenize_class_init (GstSpeechTokenizeClass * klass)
           GST_TYPE_SPEECHTOKENIZE_SEGMENT, DEFAULT_SEGMENT, flags));
   g_object_class_install_property (gobject_class, PROP_SILENCE_MS,
       g_param_spec_int ("silence-ms", "Silence ms",
-          "segment=vad: silence that ends an utterance (milliseconds)", 10, 60000,
+          "segment=vad or meta: silence that ends an utterance (milliseconds)", 10, 60000,
           DEFAULT_SILENCE_MS, flags));
   g_object_class_install_property (gobject_class, PROP_MIN_SPEECH_MS,
       g_param_spec_int ("min-speech-ms", "Minimum speech ms",
-          "segment=vad: voiced time that starts an utterance; shorter sounds are ignored "
+          "segment=vad or meta: voiced time that starts an utterance; shorter sounds are ignored "
           "(milliseconds)", 10, 60000, DEFAULT_MIN_SPEECH_MS, flags));
   g_object_class_install_property (gobject_class, PROP_MAX_UTTERANCE_S,
       g_param_spec_double ("max-utterance-s", "Maximum utterance s",
-          "Force a cut after this many seconds of one utterance (0: never; bounds memory)",
+          "Force a cut after this many seconds of one utterance (0: only at 3600 s; bounds memory)",
           0.0, 3600.0, DEFAULT_MAX_UTTERANCE_S, flags));
 
   gst_anygpt_audio_tokenize_class_add_templates (element_class, RATE, "speech");
@@ -330,4 +423,5 @@ gst_speechtokenize_init (GstSpeechTokenize * self)
   self->silence_ms = DEFAULT_SILENCE_MS;
   self->min_speech_ms = DEFAULT_MIN_SPEECH_MS;
   self->max_utterance_s = DEFAULT_MAX_UTTERANCE_S;
+  self->run_start = NO_RUN;
 }

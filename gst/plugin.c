@@ -8,6 +8,7 @@
 
 #include "gstanygptcore.h"
 #include "gstanygptaudioelements.h"
+#include "gstanygptimageelements.h"
 #include "gstanygptllm.h"
 
 static gboolean
@@ -21,6 +22,8 @@ plugin_init (GstPlugin * plugin)
   ret |= GST_ELEMENT_REGISTER (encodectokenize, plugin);
   ret |= GST_ELEMENT_REGISTER (encodecdecode, plugin);
   ret |= GST_ELEMENT_REGISTER (soundstorm, plugin);
+  ret |= GST_ELEMENT_REGISTER (seedtokenize, plugin);
+  ret |= GST_ELEMENT_REGISTER (seeddiffuse, plugin);
   return ret;
 }
 
