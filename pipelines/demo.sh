@@ -7,7 +7,12 @@
 #      models through the real converters, tools/make-demo-models.sh): they make NOISE,
 #   4. takes --input WAV, or synthesizes a two-utterance recording,
 #   5. runs the voice assistant on it (pipelines/voice-assistant.sh) and writes the reply audio,
-#      the reply texts, every element message and the per-turn latency into the output folder.
+#      the reply texts, every element message and the per-turn latency into the output folder,
+#   6. captions a generated image (pipelines/caption-image.sh) and a generated 4 s video
+#      (pipelines/caption-video.sh: captions burned in, SubRip subtitles, per-caption latency)
+#      when a SEED image tokenizer is configured (the demo set has one),
+#   7. draws "a cat" (pipelines/text-to-image.sh: LLM -> 32 image codes -> seeddiffuse -> PNG)
+#      when a SEED unCLIP decoder is configured (the demo set has one: 64x64, ~1 s on a cpu).
 # The same command with real converted models (README.md, "Real models") does the real thing.
 set -euo pipefail
 usage() {
@@ -54,8 +59,11 @@ if [ -z "${ANYGPT_MODELS:-}" ] &&
   { [ -z "${ANYGPT_LLM:-}" ] || [ -z "${ANYGPT_SPEECHTOKENIZER:-}" ] || [ -z "${ANYGPT_SOUNDSTORM:-}" ]; }; then
   demo=1
   export ANYGPT_MODELS=$build/demo-models
-  unset ANYGPT_LLM ANYGPT_SPEECHTOKENIZER ANYGPT_SOUNDSTORM ANYGPT_ENCODEC
-  if [ ! -f "$ANYGPT_MODELS/DEMO-MODELS.txt" ]; then
+  unset ANYGPT_LLM ANYGPT_SPEECHTOKENIZER ANYGPT_SOUNDSTORM ANYGPT_ENCODEC ANYGPT_SEED_TOKENIZER \
+    ANYGPT_SEED_UNCLIP
+  # (a set made before the image models lacks the SEED tokenizer or decoder: made again)
+  if [ ! -f "$ANYGPT_MODELS/DEMO-MODELS.txt" ] || [ ! -f "$ANYGPT_MODELS/seed-tokenizer.gguf" ] ||
+    [ ! -f "$ANYGPT_MODELS/seed-unclip.gguf" ]; then
     "$root/tools/make-demo-models.sh" "$ANYGPT_MODELS" > /dev/null
   fi
   cat <<'BANNER'
@@ -90,12 +98,58 @@ if [ $rc != 0 ]; then
   echo "the voice assistant failed (exit $rc): see $out/log.txt" >&2
   exit $rc
 fi
+
+# ---- image and video captioning ----
+seed_tok=${ANYGPT_SEED_TOKENIZER:-${ANYGPT_MODELS:+$ANYGPT_MODELS/seed-tokenizer.gguf}}
+captions=0
+if [ -n "$seed_tok" ] && [ -f "$seed_tok" ]; then
+  captions=1
+  cap_extra=()
+  if [ $demo = 1 ]; then
+    cap_extra=(-n 24 --constrain-spans) # the demo LLM writes mostly image/speech codes
+  fi
+  echo "== image captioning"
+  gst-launch-1.0 -q videotestsrc num-buffers=1 pattern=smpte ! video/x-raw,width=320,height=240 ! \
+    pngenc ! filesink location="$out/image.png"
+  "$root/pipelines/caption-image.sh" -d "$device" --seed-tokenizer "$seed_tok" "${cap_extra[@]}" \
+    "$out/image.png" | tee "$out/image-caption.txt"
+  echo "== video captioning (one caption per second, burned in)"
+  gst-launch-1.0 -q videotestsrc num-buffers=120 pattern=ball ! \
+    video/x-raw,width=320,height=240,framerate=30/1 ! vp8enc deadline=1 ! matroskamux ! \
+    filesink location="$out/video.mkv"
+  "$root/pipelines/caption-video.sh" -d "$device" --seed-tokenizer "$seed_tok" "${cap_extra[@]}" \
+    --interval 1 --srt "$out/captions.srt" -o "$out/captioned.mkv" "$out/video.mkv"
+else
+  echo "== captioning skipped: no SEED image tokenizer (ANYGPT_SEED_TOKENIZER or seed-tokenizer.gguf in the models folder)"
+fi
+
+# ---- image generation ----
+seed_unclip=${ANYGPT_SEED_UNCLIP:-${ANYGPT_MODELS:+$ANYGPT_MODELS/seed-unclip.gguf}}
+drawn=0
+if [ -n "$seed_unclip" ] && [ -f "$seed_unclip" ]; then
+  echo "== text to image (\"a cat\")"
+  t2i_extra=()
+  [ $demo = 1 ] && t2i_extra=(-s 1) # the demo LLM: a seed known to write a whole image item
+  "$root/pipelines/text-to-image.sh" -d "$device" --seed-unclip "$seed_unclip" "${t2i_extra[@]}" \
+    -o "$out/cat.png" "a cat"
+  drawn=1
+else
+  echo "== text to image skipped: no SEED unCLIP decoder (ANYGPT_SEED_UNCLIP or seed-unclip.gguf in the models folder)"
+fi
+
 echo
 echo "== results in $out"
 echo "  reply audio:  $out/reply.wav (16 kHz)"
 echo "  reply texts:  $out/replies.txt (one line per turn)"
 echo "  latency:      $out/log.txt"
 echo "  all messages: $out/messages.txt"
+if [ $captions = 1 ]; then
+  echo "  image caption: $out/image-caption.txt (of $out/image.png)"
+  echo "  video:        $out/captioned.mkv (captions burned in), $out/captions.srt"
+fi
+if [ $drawn = 1 ]; then
+  echo "  generated image: $out/cat.png (\"a cat\")"
+fi
 if [ $demo = 1 ]; then
-  echo "  (DEMO MODELS: the texts are gibberish and the audio is noise)"
+  echo "  (DEMO MODELS: the texts are gibberish, the audio and the image are noise)"
 fi

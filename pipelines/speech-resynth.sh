@@ -14,6 +14,7 @@ to a 16 kHz mono 16-bit WAV.
 options:
   -m, --model FILE      SpeechTokenizer GGUF (anygpt-convert speechtokenizer ...);
                         default: \$ANYGPT_SPEECHTOKENIZER
+      --models DIR      folder with the standard names (\$ANYGPT_MODELS; see README.md)
   -d, --device DEV      auto | cpu | vulkan (default: auto)
   -l, --layers N        RVQ layers kept, 1..8 (default: 8)
   -s, --segment MODE    none | vad: cut utterances by voice activity (default: none)
@@ -21,11 +22,13 @@ options:
 
 environment:
   ANYGPT_SPEECHTOKENIZER  default model file
+  ANYGPT_MODELS           models folder: speechtokenizer.gguf there when no file is named
   GST_PLUGIN_PATH         where the anygpt plugin is; default: this checkout's build/gst if built
 USAGE
 }
 
-model=${ANYGPT_SPEECHTOKENIZER:-}
+. "$(dirname "$0")/lib/common.sh"
+model=""
 device=auto
 layers=8
 segment=none
@@ -33,6 +36,7 @@ args=()
 while [ $# -gt 0 ]; do
   case $1 in
     -m|--model) model=$2; shift 2 ;;
+    --models) ANYGPT_MODELS=$2; shift 2 ;;
     -d|--device) device=$2; shift 2 ;;
     -l|--layers) layers=$2; shift 2 ;;
     -s|--segment) segment=$2; shift 2 ;;
@@ -45,18 +49,14 @@ if [ ${#args[@]} -ne 2 ]; then
   usage >&2
   exit 2
 fi
-if [ -z "$model" ]; then
-  echo "no model: pass --model or set ANYGPT_SPEECHTOKENIZER" >&2
-  exit 2
-fi
+ag_default_models
+model=${model:-${ANYGPT_SPEECHTOKENIZER:-}}
+ag_need_setting "$model" SpeechTokenizer --model ANYGPT_SPEECHTOKENIZER
 if [ ! -f "${args[0]}" ]; then
   echo "input '${args[0]}' not found" >&2
   exit 2
 fi
-root=$(cd "$(dirname "$0")/.." && pwd)
-if [ -z "${GST_PLUGIN_PATH:-}" ] && [ -d "$root/build/gst" ]; then
-  export GST_PLUGIN_PATH="$root/build/gst"
-fi
+ag_use_build_tree
 
 exec gst-launch-1.0 -q filesrc location="${args[0]}" ! decodebin ! audioconvert ! audioresample ! \
   audio/x-raw,format=F32LE,rate=16000,channels=1 ! \

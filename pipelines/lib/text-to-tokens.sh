@@ -15,6 +15,7 @@ usage() {
 usage: $name [options] "TEXT"
 Generate $kind tokens for TEXT with the AnyGPT LLM: $what, int32 little-endian.
   -m, --model FILE.gguf     AnyGPT LLM GGUF (default: \$ANYGPT_LLM)
+      --models DIR          folder with the standard names (\$ANYGPT_MODELS; see README.md)
   -o, --output FILE         token file to write (default $kind.tokens)
   -d, --device DEV          auto | cpu | vulkan (default auto)
   -t, --temperature T       sampling temperature (0: greedy; default: the spec's)
@@ -24,10 +25,11 @@ Generate $kind tokens for TEXT with the AnyGPT LLM: $what, int32 little-endian.
 USAGE
 }
 . "$(dirname "$0")/common.sh"
-model=${ANYGPT_LLM:-}; out=$kind.tokens; device=auto; extra=(); text=""
+model=""; out=$kind.tokens; device=auto; extra=(); text=""
 while [ $# -gt 0 ]; do
   case "$1" in
     -m|--model) model=$2; shift 2 ;;
+    --models) ANYGPT_MODELS=$2; shift 2 ;;
     -o|--output) out=$2; shift 2 ;;
     -d|--device) device=$2; shift 2 ;;
     -t|--temperature) extra+=("temperature=$2"); shift 2 ;;
@@ -39,6 +41,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ -n "$text" ] || { echo "error: no text given" >&2; usage >&2; exit 2; }
+ag_default_models
+model=${model:-${ANYGPT_LLM:-}}
 ag_need_model "$model"
 ag_use_build_tree
 # no sink pad: anygptllm answers its prompt property once, then sends EOS
