@@ -2,6 +2,7 @@
  * (closed form), every prefix of a valid file, malformed chunks, and a write/read round trip. */
 #include "../common/ag_check.h"
 #include "anygpt/error.h"
+#include "anygpt/limits.h"
 #include "anygpt/wav.h"
 
 #include <math.h>
@@ -134,6 +135,27 @@ int main(void)
     CHECK(ag_wav_parse("RIFX", 4, "bad", &w) == -1 && strstr(ag_last_error(), "RIFF"), "not RIFF");
     CHECK(ag_wav_read("/nonexistent/x.wav", &w) == -1 && strstr(ag_last_error(), "/nonexistent/x.wav"),
           "missing file named: %s", ag_last_error());
+
+    /* over-long inputs (anygpt/limits.h): a header claiming 2 hours over a short body is read up
+     * to the end of the file (the documented truncation); a bound is enforced before decoding */
+    n = make_wav(buf, 1, 1, 16000, 16, 0, 0, pcm, 8);
+    put(buf, n - 8 - 4, 2u * 3600 * 16000 * 2, 4);
+    CHECK(ag_wav_parse(buf, n, "claims-2h", &w) == 0 && w.n == 4, "2 h header, 4 samples: %lld (%s)",
+          (long long)w.n, ag_last_error());
+    ag_wav_clear(&w);
+    CHECK(ag_wav_parse_max(buf, n, "prompt", 3, &w) == -1 && strstr(ag_last_error(), "prompt: 4 samples") &&
+              strstr(ag_last_error(), "more than the 3"),
+          "caller's bound: %s", ag_last_error());
+    {
+        /* 8-bit mono: AG_MAX_WAV_SAMPLES + 1 bytes of data (a 134 MB buffer, never decoded) */
+        size_t big = (size_t)AG_MAX_WAV_SAMPLES + 1;
+        uint8_t *h = calloc(64 + big, 1);
+        size_t hn = make_wav(h, 1, 1, 16000, 8, 0, 0, pcm, 0);
+        CHECK(ag_wav_parse(h, hn + big, "long.wav", &w) == -1 && strstr(ag_last_error(), "long.wav") &&
+                  strstr(ag_last_error(), "accepted"),
+              "more than AG_MAX_WAV_SAMPLES: %s", ag_last_error());
+        free(h);
+    }
 
     /* write/read round trip */
     const char *dir = getenv("AG_BUILD_ROOT");

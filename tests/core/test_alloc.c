@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../common/ag_check.h"
 
@@ -72,6 +73,24 @@ int main(void)
     /* a second, larger plan grows the buffer; the same plan again reuses it */
     const size_t before = ag_allocator_buffer_size(al);
     CHECK(ag_allocator_alloc_graph(al, g) == 0 && ag_allocator_buffer_size(al) == before, "re-plan reuses the buffer");
+    ag_allocator_free(al);
+    ag_graph_free(g);
+    ag_ctx_free(ctx);
+
+    /* limits.h: a plan whose intermediates exceed AG_MAX_GRAPH_BYTES is refused before anything is
+     * allocated (two 2^31-float tensors: 16 GiB) */
+    ctx = ag_ctx_new(8);
+    g = ag_graph_new(ctx, 8);
+    ag_tensor *big = ag_new_1d(ctx, AG_TYPE_F32, (int64_t)1 << 31);
+    ag_set_input(big);
+    ag_tensor *twice = ag_scale(ctx, big, 2.0f, 0.0f);
+    al = ag_allocator_new(be);
+    CHECK(twice && ag_graph_expand(g, twice) == 0, "big graph: %s", ag_last_error());
+    ag_clear_error();
+    CHECK(ag_allocator_alloc_graph(al, g) != 0 && strstr(ag_last_error(), "accepted") &&
+              ag_allocator_buffer_size(al) == 0,
+          "a 16 GiB plan: '%s', buffer %zu", ag_last_error(), ag_allocator_buffer_size(al));
+    printf("# %s\n", ag_last_error());
     ag_allocator_free(al);
     ag_graph_free(g);
     ag_ctx_free(ctx);

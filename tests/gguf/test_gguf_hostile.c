@@ -4,6 +4,7 @@
  * usage: test_gguf_hostile OUT_DIR */
 #include "anygpt/error.h"
 #include "anygpt/gguf.h"
+#include "anygpt/limits.h"
 #include "image_builder.h"
 #include "../common/ag_check.h"
 
@@ -325,12 +326,59 @@ static void test_mutations(void)
     CHECK(rejected > 0 && accepted + rejected == 20000, "mutations ran");
 }
 
+/* Counts and lengths past anygpt/limits.h are refused even when the file has the bytes for them
+ * (the images are padded so only the limit can say no). */
+static void limit_case(const char *name, img *b, size_t pad, const char *needle)
+{
+    for (size_t i = 0; i < pad; i++)
+        img_u8(b, 0);
+    char label[64];
+    snprintf(label, sizeof label, "limit-%s.gguf", name);
+    ag_clear_error();
+    ag_gguf *f = ag_gguf_open_memory(b->p, b->len, label);
+    const char *e = ag_last_error();
+    CHECK(f == NULL, "%s: accepted", name);
+    ag_gguf_close(f);
+    CHECK(strstr(e, label) && strstr(e, needle) && strstr(e, "accepted"), "%s: message: %s", name, e);
+    printf("# %-22s -> %s\n", name, e);
+    free(b->p);
+}
+
+static void test_limits(void)
+{
+    img b = {0};
+    img_header(&b, 3, 0, (uint64_t)AG_MAX_GGUF_KVS + 1);
+    limit_case("kv-count", &b, ((size_t)AG_MAX_GGUF_KVS + 1) * 14, "key-value pairs");
+    b = (img){0};
+    img_header(&b, 3, (uint64_t)AG_MAX_GGUF_TENSORS + 1, 0);
+    limit_case("tensor-count", &b, ((size_t)AG_MAX_GGUF_TENSORS + 1) * 33, "tensors");
+    b = (img){0};
+    img_header(&b, 3, 0, 1);
+    img_kv(&b, "big", AG_GGUF_ARRAY);
+    img_u32(&b, AG_GGUF_UINT8);
+    img_u64(&b, (uint64_t)AG_MAX_GGUF_ARRAY + 1);
+    limit_case("array-count", &b, (size_t)AG_MAX_GGUF_ARRAY + 1, "array of");
+    b = (img){0};
+    img_header(&b, 3, 0, 1);
+    img_kv(&b, "long", AG_GGUF_STRING);
+    img_u64(&b, (uint64_t)AG_MAX_GGUF_STRING + 1);
+    limit_case("string-length", &b, (size_t)AG_MAX_GGUF_STRING + 1, "string value");
+    b = (img){0};
+    img_header(&b, 3, 0, 1);
+    img_kv(&b, "tokens", AG_GGUF_ARRAY);
+    img_u32(&b, AG_GGUF_STRING);
+    img_u64(&b, 1);
+    img_u64(&b, (uint64_t)AG_MAX_GGUF_STRING + 1);
+    limit_case("array-string-length", &b, (size_t)AG_MAX_GGUF_STRING + 1, "string element");
+}
+
 int main(int argc, char **argv)
 {
     snprintf(out_dir, sizeof out_dir, "%s", argc > 1 ? argv[1] : ".");
     test_cases();
     test_n_dims_0();
     test_prefixes();
+    test_limits();
     test_mutations();
     return t_finish();
 }

@@ -80,6 +80,10 @@ static void check_kvs(const ag_gguf *f, bool has_align)
     CHECK(!ag_gguf_get_u32(f, "t.u64", &u32), "t.u64 as u32 must not fit");
     CHECK(!ag_gguf_get_u64(f, "t.i64", &u64), "negative i64 as u64");
     CHECK(ag_gguf_get_f32(f, "t.f64", &f32) && f32 == (float)3.141592653589793, "t.f64 as f32");
+    double d = 0;
+    CHECK(ag_gguf_get_f64(f, "t.f64", &d) && d == 3.141592653589793, "t.f64 %.17g", d);
+    CHECK(ag_gguf_get_f64(f, "t.f32", &d) && d == 1.5, "t.f32 as f64");
+    CHECK(!ag_gguf_get_f64(f, "t.str", &d) && strstr(ag_last_error(), "expected f64"), "%s", ag_last_error());
     CHECK(!ag_gguf_get_u32(f, "t.absent", &u32) && strstr(ag_last_error(), "not found"), "%s", ag_last_error());
     CHECK(!ag_gguf_get_str(f, "t.u32") && strstr(ag_last_error(), "expected str"), "%s", ag_last_error());
     CHECK(!ag_gguf_get_bool(f, "t.u8", &b), "u8 as bool");

@@ -1,6 +1,8 @@
 /* anygptllm on the tiny random AnyGPT model (tests/llm's tiny-f32.gguf, path in argv[1]):
  * prompts per task against the spec's templates, streamed text with MARKER, routing of
- * generated items to their source pads, stopping mid-reply, bad model files, refused caps.
+ * generated items to their source pads, stopping mid-reply, bad model files, refused caps,
+ * turn taking (duplex), and the timing of every output (PTS / duration / GAP, see the element's
+ * Timing section): streamed and whole text, caption-duration, untimed input, live captions.
  * argv[2] = "vulkan" adds the Vulkan cases (lavapipe in CI; AG_REQUIRE_VULKAN=1 makes a missing
  * device a failure instead of a skip). */
 #include <gst/check/gstcheck.h>
@@ -8,11 +10,15 @@
 #include <glib/gstdio.h>
 #include <valgrind/valgrind.h>
 
+#include "reply_text.h"
+
 #define SYS "You are an AI assistant named MMGPT who can understand and generate multimodal " \
   "content, including text, speech, images and audio."
-#define SP "<\xF0\x9F\x97\xA3\xEF\xB8\x8F"
 #define SPEECH_CAPS "application/x-anygpt-tokens, modality=speech, codebooks=1, " \
   "codebook-size=1024, rate=50/1"
+#define IMAGE_CAPS "application/x-anygpt-tokens, modality=image, codebooks=1, " \
+  "codebook-size=8192, rate=0/1"
+#define CAPTION_INSTRUCTION " Please describe the picture briefly.<eoh>\n[MMGPT]:"
 
 static const gchar *model_path;
 static gboolean with_vulkan;
@@ -96,46 +102,6 @@ push_text (GstHarness * h, const gchar * s)
 {
   fail_unless_equals_int (gst_harness_push (h, gst_buffer_new_memdup (s, strlen (s))),
       GST_FLOW_OK);
-}
-
-/* What text_src carries of a reply: the text outside <so..>..<eo..> spans without the added
- * tokens (role strings, tags, stray modality tokens), as the core's streaming decoder gives it. */
-static gchar *
-reply_text_only (const gchar * reply)
-{
-  static const gchar *const fixed[] = { "[Human]", "[MMGPT]", "<eoh>", "<eos>", "<eom>",
-    "<-Ins->", "<-Res->", "<eot>", "<soim>", "<eoim>", "<sosp>", "<eosp>", "<somu>", "<eomu>"
-  };
-  static const gchar *const codes[] = { "<\xF0\x9F\x91\x80", SP, "<\xF0\x9F\x8E\xB6" };
-  GString *out = g_string_new (NULL);
-  const gchar *close = NULL;    /* end tag of the open span */
-  for (const gchar * p = reply; *p;) {
-    gsize skip = 0;
-    for (guint i = 0; i < G_N_ELEMENTS (fixed) && !skip; i++)
-      if (g_str_has_prefix (p, fixed[i]))
-        skip = strlen (fixed[i]);
-    for (guint i = 0; i < G_N_ELEMENTS (codes) && !skip; i++)
-      if (g_str_has_prefix (p, codes[i])) {
-        const gchar *d = p + strlen (codes[i]);
-        while (g_ascii_isdigit (*d))
-          d++;
-        if (*d == '>' && d > p + strlen (codes[i]))
-          skip = (gsize) (d + 1 - p);
-      }
-    if (skip) {
-      if (close && g_str_has_prefix (p, close))
-        close = NULL;
-      else if (!close && g_str_has_prefix (p, "<so"))
-        close = g_str_has_prefix (p, "<sosp>") ? "<eosp>" :
-            g_str_has_prefix (p, "<soim>") ? "<eoim>" : "<eomu>";
-      p += skip;
-      continue;
-    }
-    if (!close)
-      g_string_append_c (out, *p);
-    p++;
-  }
-  return g_string_free (out, FALSE);
 }
 
 /* chat with history: exact prompts, streamed text, message fields */
@@ -398,6 +364,80 @@ GST_START_TEST (test_tts_routes_speech)
   gst_object_unref (bus);
   gst_harness_teardown (h);
   gst_object_unref (e);         /* the harness took its own reference */
+}
+GST_END_TEST;
+
+/* The speech_src buffers of one spoken chat reply (speech-reply=always: at least 10 codes):
+ * their codes concatenated into *codes, their sizes in frames into *sizes; checks the MARKER
+ * (last buffer only) and that the times run on. */
+static void
+spoken_reply_buffers (guint speech_chunk, GArray * codes, GArray * sizes)
+{
+  GstElement *e = make_llm ("chat", "cpu", 40);
+  gst_util_set_object_arg (G_OBJECT (e), "speech-reply", "always");
+  g_object_set (e, "speech-chunk", speech_chunk, NULL);
+  GstBus *bus = attach_bus (e);
+  GstHarness *h = gst_harness_new_with_element (e, "tokens_sink_%u", "speech_src");
+  gst_harness_set_src_caps_str (h, SPEECH_CAPS);
+  gst_harness_play (h);
+  const gint32 in[4] = { GINT32_TO_LE (1), GINT32_TO_LE (4), GINT32_TO_LE (2),
+    GINT32_TO_LE (5)
+  };
+  GstBuffer *inbuf = gst_buffer_new_memdup (in, sizeof in);
+  GST_BUFFER_PTS (inbuf) = 3 * GST_SECOND;      /* the spoken reply starts at its time */
+  fail_unless_equals_int (gst_harness_push (h, inbuf), GST_FLOW_OK);
+  gst_structure_free (pop_reply_message (bus));
+  GstClockTime next = 3 * GST_SECOND;
+  guint n = gst_harness_buffers_in_queue (h);
+  for (guint i = 0; i < n; i++) {
+    GstBuffer *b = gst_harness_pull (h);
+    GstMapInfo map;
+    fail_unless (gst_buffer_map (b, &map, GST_MAP_READ));
+    guint frames = map.size / 4;
+    g_array_append_val (sizes, frames);
+    for (guint k = 0; k < frames; k++) {
+      gint32 c = GINT32_FROM_LE (((const gint32 *) map.data)[k]);
+      g_array_append_val (codes, c);
+    }
+    gst_buffer_unmap (b, &map);
+    fail_unless_equals_int (GST_BUFFER_FLAG_IS_SET (b, GST_BUFFER_FLAG_MARKER), i + 1 == n);
+    fail_unless_equals_uint64 (GST_BUFFER_DURATION (b), frames * 20 * GST_MSECOND);
+    fail_unless_equals_uint64 (GST_BUFFER_PTS (b), next);
+    next += GST_BUFFER_DURATION (b);
+    gst_buffer_unref (b);
+  }
+  gst_element_set_bus (e, NULL);
+  gst_object_unref (bus);
+  gst_harness_teardown (h);
+  gst_object_unref (e);
+}
+
+/* speech-chunk: the item streams in chunks of N frames (the last at most N, MARKER on it
+ * only), the same codes as the whole item (speech-chunk 0: one buffer, MARKER set) */
+GST_START_TEST (test_speech_chunks)
+{
+  GArray *whole = g_array_new (FALSE, FALSE, 4), *whole_sizes = g_array_new (FALSE, FALSE, 4);
+  spoken_reply_buffers (0, whole, whole_sizes);
+  fail_unless_equals_int (whole_sizes->len, 1);
+  fail_unless (whole->len > 5, "the reply has %u speech codes", whole->len);
+  const guint chunks[] = { 5, 1, 1000 };
+  for (guint c = 0; c < G_N_ELEMENTS (chunks); c++) {
+    GArray *got = g_array_new (FALSE, FALSE, 4), *sizes = g_array_new (FALSE, FALSE, 4);
+    spoken_reply_buffers (chunks[c], got, sizes);
+    fail_unless_equals_int (got->len, whole->len);
+    fail_unless (memcmp (got->data, whole->data, whole->len * 4) == 0, "chunk %u: codes differ",
+        chunks[c]);
+    guint want_n = (whole->len + chunks[c] - 1) / chunks[c];
+    fail_unless_equals_int (sizes->len, want_n);
+    for (guint i = 0; i + 1 < sizes->len; i++)
+      fail_unless_equals_int (g_array_index (sizes, guint, i), chunks[c]);
+    guint last = g_array_index (sizes, guint, sizes->len - 1);
+    fail_unless (last >= 1 && last <= chunks[c]);
+    g_array_unref (got);
+    g_array_unref (sizes);
+  }
+  g_array_unref (whole);
+  g_array_unref (whole_sizes);
 }
 GST_END_TEST;
 
@@ -677,8 +717,11 @@ GST_START_TEST (test_speech_reply_always)
   const gint32 codes[4] = { GINT32_TO_LE (1), GINT32_TO_LE (4), GINT32_TO_LE (2),
     GINT32_TO_LE (5)
   };
-  fail_unless_equals_int (gst_harness_push (h, gst_buffer_new_memdup (codes, sizeof codes)),
-      GST_FLOW_OK);
+  /* the utterance at 3 s: the spoken reply starts at its time */
+  GstBuffer *in = gst_buffer_new_memdup (codes, sizeof codes);
+  GST_BUFFER_PTS (in) = 3 * GST_SECOND;
+  GST_BUFFER_DURATION (in) = 80 * GST_MSECOND;
+  fail_unless_equals_int (gst_harness_push (h, in), GST_FLOW_OK);
   GstStructure *s = pop_reply_message (bus);
   const gchar *reply = gst_structure_get_string (s, "reply");
   /* "<eot>\n<sosp>" as the ids it tokenizes to decode (LLaMA's dummy prefix may add a space) */
@@ -694,6 +737,8 @@ GST_START_TEST (test_speech_reply_always)
   GArray *want = g_ptr_array_index (items, 0);
   fail_unless (want->len >= 10, "%u codes: speech min_new_tokens is 10", want->len);
   GstBuffer *b = gst_harness_pull (h);
+  fail_unless_equals_uint64 (GST_BUFFER_PTS (b), 3 * GST_SECOND);
+  fail_unless_equals_uint64 (GST_BUFFER_DURATION (b), want->len * 20 * GST_MSECOND);
   GstMapInfo map;
   fail_unless (gst_buffer_map (b, &map, GST_MAP_READ));
   fail_unless_equals_int (map.size, want->len * 4);
@@ -710,6 +755,74 @@ GST_START_TEST (test_speech_reply_always)
   gst_object_unref (e);
 }
 GST_END_TEST;
+
+/* A time field of a message (guint64 ns). */
+static GstClockTime
+get_time (const GstStructure * s, const gchar * field)
+{
+  guint64 v = 0;
+  fail_unless (gst_structure_get_uint64 (s, field, &v), "no %s in %" GST_PTR_FORMAT, field, s);
+  return v;
+}
+
+/* Holds the first buffer on a pad until the test opens it, so a reply surely is in progress
+ * (or its end is being pushed) while the test sends more requests. */
+typedef struct
+{
+  GMutex lock;
+  GCond cond;
+  gboolean reached, open;
+} Gate;
+
+static GstPadProbeReturn
+gate_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user)
+{
+  Gate *g = user;
+  g_mutex_lock (&g->lock);
+  g->reached = TRUE;
+  g_cond_broadcast (&g->cond);
+  while (!g->open)
+    g_cond_wait (&g->cond, &g->lock);
+  g_mutex_unlock (&g->lock);
+  return GST_PAD_PROBE_REMOVE;
+}
+
+static void
+gate_init (Gate * g, GstElement * e, const gchar * pad_name)
+{
+  memset (g, 0, sizeof *g);
+  g_mutex_init (&g->lock);
+  g_cond_init (&g->cond);
+  GstPad *pad = gst_element_get_static_pad (e, pad_name);
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, gate_probe, g, NULL);
+  gst_object_unref (pad);
+}
+
+static void
+gate_wait_reached (Gate * g)
+{
+  gint64 end = g_get_monotonic_time () + 50 * G_TIME_SPAN_SECOND;
+  g_mutex_lock (&g->lock);
+  while (!g->reached)
+    fail_unless (g_cond_wait_until (&g->cond, &g->lock, end), "no buffer reached the gate");
+  g_mutex_unlock (&g->lock);
+}
+
+static void
+gate_open (Gate * g)
+{
+  g_mutex_lock (&g->lock);
+  g->open = TRUE;
+  g_cond_broadcast (&g->cond);
+  g_mutex_unlock (&g->lock);
+}
+
+static void
+gate_clear (Gate * g)
+{
+  g_mutex_clear (&g->lock);
+  g_cond_clear (&g->cond);
+}
 
 /* The next element message named name (NULL: timeout). */
 static GstStructure *
@@ -728,22 +841,27 @@ pop_named (GstBus * bus, const gchar * name, GstClockTime timeout)
   }
 }
 
-/* duplex=half: a message arriving while the first one is queued or answered is dropped (with
- * an anygptllm-dropped message); once the reply is done, the next one is answered again */
+/* duplex=half: a message arriving while the first one is answered is dropped (with an
+ * anygptllm-dropped message); once the reply is done, the next one is answered again */
 GST_START_TEST (test_duplex_half)
 {
   GstElement *e = make_llm ("chat", "cpu", 8);
   gst_util_set_object_arg (G_OBJECT (e), "duplex", "half");
   GstBus *bus = attach_bus (e);
   GstHarness *h = gst_harness_new_with_element (e, "text_sink_%u", "text_src");
+  Gate gate;
+  gate_init (&gate, e, "text_src");     /* the reply to "Hi" waits at its first piece */
   gst_harness_set_src_caps_str (h, "text/x-raw, format=utf8");
   gst_harness_play (h);
   push_text (h, "Hi");
-  push_text (h, "Are you there?");    /* right away: "Hi" is queued or being answered */
+  gate_wait_reached (&gate);
+  push_text (h, "Are you there?");
   GstStructure *d = pop_named (bus, "anygptllm-dropped", 50 * GST_SECOND);
   fail_unless (d != NULL, "nothing dropped");
   fail_unless_equals_string (gst_structure_get_string (d, "reason"), "generating");
+  fail_unless_equals_uint64 (get_time (d, "pts"), GST_CLOCK_TIME_NONE);
   gst_structure_free (d);
+  gate_open (&gate);
   Reply r;
   pull_reply (h, &r);
   g_string_free (r.text, TRUE);
@@ -764,22 +882,26 @@ GST_START_TEST (test_duplex_half)
   gst_object_unref (bus);
   gst_harness_teardown (h);
   gst_object_unref (e);
+  gate_clear (&gate);
 }
 GST_END_TEST;
 
-/* duplex=barge-in: a message arriving while the first is queued or answered replaces it: the
- * source pads get a flush, the second is answered, the first (if it started) is cancelled and
- * not in the history */
+/* duplex=barge-in: a message arriving while the first is answered replaces it: the source pads
+ * get a flush, the second is answered, the first is cancelled and not in the history */
 GST_START_TEST (test_duplex_barge_in)
 {
   GstElement *e = make_llm ("chat", "cpu", 16);
   gst_util_set_object_arg (G_OBJECT (e), "duplex", "barge-in");
   GstBus *bus = attach_bus (e);
   GstHarness *h = gst_harness_new_with_element (e, "text_sink_%u", "text_src");
+  Gate gate;
+  gate_init (&gate, e, "text_src");     /* the reply to "Hi" waits at its first piece */
   gst_harness_set_src_caps_str (h, "text/x-raw, format=utf8");
   gst_harness_play (h);
   push_text (h, "Hi");
+  gate_wait_reached (&gate);
   push_text (h, "Stop, ka lo");
+  gate_open (&gate);
   GstStructure *s;
   gboolean answered = FALSE;
   while (!answered && (s = pop_reply_message (bus))) {
@@ -800,6 +922,13 @@ GST_START_TEST (test_duplex_barge_in)
   GstEvent *ev;
   while (!flushed && (ev = gst_harness_try_pull_event (h))) {
     flushed = GST_EVENT_TYPE (ev) == GST_EVENT_FLUSH_STOP;
+    if (flushed) {
+      /* reset-time would restart the pipeline's running time at 0, and the answer, timed on
+       * the old timeline, would play late by the request's time (voice-assistant barge-in) */
+      gboolean reset_time = TRUE;
+      gst_event_parse_flush_stop (ev, &reset_time);
+      fail_unless (!reset_time, "barge-in flush-stop resets the running time");
+    }
     gst_event_unref (ev);
   }
   fail_unless (flushed, "no flush on text_src");
@@ -807,6 +936,318 @@ GST_START_TEST (test_duplex_barge_in)
   gst_object_unref (bus);
   gst_harness_teardown (h);
   gst_object_unref (e);
+  gate_clear (&gate);
+}
+GST_END_TEST;
+
+/* ---- timing (see the element's Timing section) ---- */
+
+/* An image item: 32 codes from seed, PTS pts, and a video frame's duration (which must not
+ * become the caption's). */
+static GstBuffer *
+image_item (guint seed, GstClockTime pts)
+{
+  gint32 codes[32];
+  for (guint i = 0; i < 32; i++)
+    codes[i] = GINT32_TO_LE ((gint32) ((seed * 977 + i * 131) % 8192));
+  GstBuffer *b = gst_buffer_new_memdup (codes, sizeof codes);
+  GST_BUFFER_PTS (b) = pts;
+  GST_BUFFER_DURATION (b) = GST_CLOCK_TIME_IS_VALID (pts) ? 33 * GST_MSECOND :
+      GST_CLOCK_TIME_NONE;
+  return b;
+}
+
+static void
+push_image (GstHarness * h, guint seed, GstClockTime pts)
+{
+  fail_unless_equals_int (gst_harness_push (h, image_item (seed, pts)), GST_FLOW_OK);
+}
+
+/* A whole reply on text_src: one buffer, MARKER set, the message's reply text stripped, the
+ * times given. */
+static void
+check_whole (GstHarness * h, const gchar * reply, GstClockTime pts, GstClockTime duration)
+{
+  GstBuffer *b = gst_harness_pull (h);
+  fail_unless (b != NULL);
+  fail_unless (GST_BUFFER_FLAG_IS_SET (b, GST_BUFFER_FLAG_MARKER));
+  fail_unless_equals_uint64 (GST_BUFFER_PTS (b), pts);
+  fail_unless_equals_uint64 (GST_BUFFER_DURATION (b), duration);
+  gchar *want = g_strstrip (reply_text_only (reply));
+  GstMapInfo map;
+  fail_unless (gst_buffer_map (b, &map, GST_MAP_READ));
+  gchar *got = g_strndup ((const gchar *) map.data, map.size);
+  fail_unless_equals_string (got, want);
+  g_free (got);
+  gst_buffer_unmap (b, &map);
+  gst_buffer_unref (b);
+  g_free (want);
+}
+
+/* The next event on text_src of type t, skipping others (NULL when none is queued). */
+static GstEvent *
+next_event_of (GstHarness * h, GstEventType t)
+{
+  GstEvent *ev;
+  while ((ev = gst_harness_try_pull_event (h))) {
+    if (GST_EVENT_TYPE (ev) == t)
+      return ev;
+    gst_event_unref (ev);
+  }
+  return NULL;
+}
+
+/* caption of a file: each caption is one buffer at its frame's PTS lasting until the next
+ * frame's (held until that frame arrives), the last one as long as the one before; the
+ * message has the prompt, pts and a latency */
+GST_START_TEST (test_caption_timing)
+{
+  GstElement *e = make_llm ("caption", "cpu", 6);
+  GstBus *bus = attach_bus (e);
+  GstHarness *h = gst_harness_new_with_element (e, "tokens_sink_%u", "text_src");
+  gst_harness_set_live (h, FALSE);      /* a file: every item is answered (duplex auto) */
+  gst_harness_set_src_caps_str (h, IMAGE_CAPS);
+  gst_harness_play (h);
+  gchar *replies[3];
+  for (guint i = 0; i < 3; i++) {
+    push_image (h, i, i * 2 * GST_SECOND);
+    GstStructure *s = pop_reply_message (bus);
+    const gchar *prompt = gst_structure_get_string (s, "prompt");
+    fail_unless (g_str_has_suffix (prompt, CAPTION_INSTRUCTION), "%s", prompt);
+    fail_unless (strstr (prompt, "[Human]: <soim><\xF0\x9F\x91\x80") != NULL, "%s", prompt);
+    fail_unless_equals_string (gst_structure_get_string (s, "task"), "caption");
+    fail_unless_equals_uint64 (get_time (s, "pts"), i * 2 * GST_SECOND);
+    fail_unless_equals_uint64 (get_time (s, "duration"), GST_CLOCK_TIME_NONE);
+    GstClockTime latency = get_time (s, "latency");
+    fail_unless (GST_CLOCK_TIME_IS_VALID (latency) && latency > 0 && latency < 50 * GST_SECOND);
+    replies[i] = g_strdup (gst_structure_get_string (s, "reply"));
+    gst_structure_free (s);
+    if (i == 0) {
+      /* until the next frame: nothing is sent before that frame is known */
+      fail_unless_equals_int (gst_harness_buffers_in_queue (h), 0);
+    } else {
+      check_whole (h, replies[i - 1], (i - 1) * 2 * GST_SECOND, 2 * GST_SECOND);
+    }
+  }
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+  check_whole (h, replies[2], 4 * GST_SECOND, 2 * GST_SECOND);
+  /* the captions cover the time without holes: no GAP; EOS after the last caption */
+  GstEvent *ev;
+  gboolean eos = FALSE;
+  while (!eos && (ev = gst_harness_pull_event (h))) {
+    fail_if (GST_EVENT_TYPE (ev) == GST_EVENT_GAP);
+    eos = GST_EVENT_TYPE (ev) == GST_EVENT_EOS;
+    gst_event_unref (ev);
+  }
+  fail_unless (eos);
+  for (guint i = 0; i < 3; i++)
+    g_free (replies[i]);
+  gst_element_set_bus (e, NULL);
+  gst_object_unref (bus);
+  gst_harness_teardown (h);
+  gst_object_unref (e);
+}
+GST_END_TEST;
+
+/* caption-duration: each caption goes out as soon as it is complete with that duration; the
+ * time before a frame that no caption covers is a GAP, sent before that frame's caption */
+GST_START_TEST (test_caption_duration_and_gaps)
+{
+  GstElement *e = make_llm ("caption", "cpu", 4);
+  g_object_set (e, "caption-duration", (guint64) (1500 * GST_MSECOND), NULL);
+  GstBus *bus = attach_bus (e);
+  GstHarness *h = gst_harness_new_with_element (e, "tokens_sink_%u", "text_src");
+  gst_harness_set_live (h, FALSE);
+  gst_harness_set_src_caps_str (h, IMAGE_CAPS);
+  gst_harness_play (h);
+  const GstClockTime at[2] = { 1 * GST_SECOND, 4 * GST_SECOND };
+  const GstClockTime gap_start[2] = { 0, 2500 * GST_MSECOND };
+  for (guint i = 0; i < 2; i++) {
+    push_image (h, 7 + i, at[i]);
+    GstStructure *s = pop_reply_message (bus);
+    fail_unless_equals_uint64 (get_time (s, "pts"), at[i]);
+    fail_unless_equals_uint64 (get_time (s, "duration"), 1500 * GST_MSECOND);
+    check_whole (h, gst_structure_get_string (s, "reply"), at[i], 1500 * GST_MSECOND);
+    gst_structure_free (s);
+    GstEvent *gap = next_event_of (h, GST_EVENT_GAP);
+    fail_unless (gap != NULL, "no gap before caption %u", i);
+    GstClockTime start, dur;
+    gst_event_parse_gap (gap, &start, &dur);
+    fail_unless_equals_uint64 (start, gap_start[i]);
+    fail_unless_equals_uint64 (start + dur, at[i]);
+    gst_event_unref (gap);
+  }
+  gst_element_set_bus (e, NULL);
+  gst_object_unref (bus);
+  gst_harness_teardown (h);
+  gst_object_unref (e);
+}
+GST_END_TEST;
+
+/* chat (text-mode auto = stream): every piece of the reply has the message's time as running
+ * time (a segment from 10 s: PTS 11 s is 1 s) and no duration; untimed text gives untimed
+ * pieces */
+GST_START_TEST (test_chat_text_timing)
+{
+  GstElement *e = make_llm ("chat", "cpu", 8);
+  GstBus *bus = attach_bus (e);
+  GstHarness *h = gst_harness_new_with_element (e, "text_sink_%u", "text_src");
+  gst_harness_set_src_caps_str (h, "text/x-raw, format=utf8");
+  gst_harness_play (h);
+  GstSegment seg;
+  gst_segment_init (&seg, GST_FORMAT_TIME);
+  seg.start = seg.time = seg.position = 10 * GST_SECOND;
+  fail_unless (gst_harness_push_event (h, gst_event_new_segment (&seg)));
+  for (guint round = 0; round < 2; round++) {
+    GstBuffer *in = gst_buffer_new_memdup ("ka lo", 5);
+    GstClockTime want = round == 0 ? GST_SECOND : GST_CLOCK_TIME_NONE;
+    if (round == 0) {
+      GST_BUFFER_PTS (in) = 11 * GST_SECOND;
+      GST_BUFFER_DURATION (in) = 500 * GST_MSECOND;
+    }
+    fail_unless_equals_int (gst_harness_push (h, in), GST_FLOW_OK);
+    GstStructure *s = pop_reply_message (bus);
+    fail_unless_equals_uint64 (get_time (s, "pts"), want);
+    /* text mode stream: the request's duration is what a whole reply would get */
+    fail_unless_equals_uint64 (get_time (s, "duration"),
+        round == 0 ? 500 * GST_MSECOND : GST_CLOCK_TIME_NONE);
+    gchar *text = reply_text_only (gst_structure_get_string (s, "reply"));
+    gst_structure_free (s);
+    GString *got = g_string_new (NULL);
+    gboolean marker = FALSE;
+    guint n = 0;
+    while (!marker) {
+      GstBuffer *b = gst_harness_pull (h);
+      fail_unless (b != NULL);
+      fail_unless_equals_uint64 (GST_BUFFER_PTS (b), want);
+      fail_unless (!GST_BUFFER_DURATION_IS_VALID (b));
+      marker = GST_BUFFER_FLAG_IS_SET (b, GST_BUFFER_FLAG_MARKER);
+      GstMapInfo map;
+      fail_unless (gst_buffer_map (b, &map, GST_MAP_READ));
+      g_string_append_len (got, (const gchar *) map.data, (gssize) map.size);
+      gst_buffer_unmap (b, &map);
+      gst_buffer_unref (b);
+      n++;
+    }
+    /* the pieces are the reply's text (an invalid byte sequence at the reply's end, which the
+     * message shows as U+FFFD, and what follows it is left out) */
+    fail_unless (got->len > 0 && g_str_has_prefix (text, got->str),
+        "'%s' is not the start of '%s'", got->str, text);
+    g_string_free (got, TRUE);
+    g_free (text);
+  }
+  gst_element_set_bus (e, NULL);
+  gst_object_unref (bus);
+  gst_harness_teardown (h);
+  gst_object_unref (e);
+}
+GST_END_TEST;
+
+/* asr (whole): a transcript lasts as long as its utterance and goes out at once; an untimed
+ * utterance or image gives an untimed reply, also at once */
+GST_START_TEST (test_untimed_and_utterance_timing)
+{
+  GstElement *e = make_llm ("asr", "cpu", 4);
+  GstBus *bus = attach_bus (e);
+  GstHarness *h = gst_harness_new_with_element (e, "tokens_sink_%u", "text_src");
+  gst_harness_set_src_caps_str (h, SPEECH_CAPS);
+  gst_harness_play (h);
+  const gint32 codes[3] = { GINT32_TO_LE (5), GINT32_TO_LE (0), GINT32_TO_LE (3) };
+  GstBuffer *in = gst_buffer_new_memdup (codes, sizeof codes);
+  GST_BUFFER_PTS (in) = 5 * GST_SECOND;
+  GST_BUFFER_DURATION (in) = 1200 * GST_MSECOND;
+  fail_unless_equals_int (gst_harness_push (h, in), GST_FLOW_OK);
+  GstStructure *s = pop_reply_message (bus);
+  fail_unless_equals_uint64 (get_time (s, "duration"), 1200 * GST_MSECOND);
+  check_whole (h, gst_structure_get_string (s, "reply"), 5 * GST_SECOND, 1200 * GST_MSECOND);
+  gst_structure_free (s);
+  fail_unless_equals_int (gst_harness_push (h, gst_buffer_new_memdup (codes, sizeof codes)),
+      GST_FLOW_OK);
+  s = pop_reply_message (bus);
+  fail_unless_equals_uint64 (get_time (s, "pts"), GST_CLOCK_TIME_NONE);
+  check_whole (h, gst_structure_get_string (s, "reply"), GST_CLOCK_TIME_NONE,
+      GST_CLOCK_TIME_NONE);
+  gst_structure_free (s);
+  gst_element_set_bus (e, NULL);
+  gst_object_unref (bus);
+  gst_harness_teardown (h);
+  gst_object_unref (e);
+
+  e = make_llm ("caption", "cpu", 4);
+  bus = attach_bus (e);
+  h = gst_harness_new_with_element (e, "tokens_sink_%u", "text_src");
+  gst_harness_set_src_caps_str (h, IMAGE_CAPS);
+  gst_harness_play (h);
+  push_image (h, 3, GST_CLOCK_TIME_NONE);
+  s = pop_reply_message (bus);
+  check_whole (h, gst_structure_get_string (s, "reply"), GST_CLOCK_TIME_NONE,
+      GST_CLOCK_TIME_NONE);
+  gst_structure_free (s);
+  /* a timed frame then: held for the next one; going to NULL frees it */
+  push_image (h, 4, 3 * GST_SECOND);
+  gst_structure_free (pop_reply_message (bus));
+  gst_element_set_bus (e, NULL);
+  gst_object_unref (bus);
+  gst_harness_teardown (h);
+  gst_object_unref (e);
+}
+GST_END_TEST;
+
+/* live captions (duplex auto = newest for a live caption stream): while a caption is being
+ * finished, frames replace the one waiting (each replaced frame posts anygptllm-dropped with
+ * reason superseded, the count and its time) and the upstream push never blocks; the newest
+ * frame is captioned next. On a file (not live) the same frames are all captioned. */
+static void
+check_live_newest (gboolean live)
+{
+  GstElement *e = make_llm ("caption", "cpu", 4);
+  g_object_set (e, "caption-duration", (guint64) GST_SECOND, NULL);
+  GstBus *bus = attach_bus (e);
+  GstHarness *h = gst_harness_new_with_element (e, "tokens_sink_%u", "text_src");
+  gst_harness_set_live (h, live);
+  Gate gate;
+  gate_init (&gate, e, "text_src");     /* the first caption's push holds the task */
+  gst_harness_set_src_caps_str (h, IMAGE_CAPS);
+  gst_harness_play (h);
+  push_image (h, 0, 0);
+  gate_wait_reached (&gate);
+  for (guint i = 1; i < 4; i++)
+    push_image (h, i, i * 2 * GST_SECOND);
+  if (live) {
+    for (guint i = 1; i < 3; i++) {
+      GstStructure *d = pop_named (bus, "anygptllm-dropped", 10 * GST_SECOND);
+      fail_unless (d != NULL, "frame %u not dropped", i);
+      fail_unless_equals_string (gst_structure_get_string (d, "reason"), "superseded");
+      guint n = 0;
+      fail_unless (gst_structure_get_uint (d, "dropped", &n));
+      fail_unless_equals_int (n, i);
+      fail_unless_equals_uint64 (get_time (d, "pts"), i * 2 * GST_SECOND);
+      gst_structure_free (d);
+    }
+  }
+  gate_open (&gate);
+  const GstClockTime live_pts[] = { 0, 6 * GST_SECOND };
+  guint n_replies = live ? 2 : 4;
+  for (guint i = 0; i < n_replies; i++) {
+    GstStructure *s = pop_reply_message (bus);
+    GstClockTime want = live ? live_pts[i] : i * 2 * GST_SECOND;
+    fail_unless_equals_uint64 (get_time (s, "pts"), want);
+    check_whole (h, gst_structure_get_string (s, "reply"), want, GST_SECOND);
+    gst_structure_free (s);
+  }
+  if (!live)
+    fail_if (pop_named (bus, "anygptllm-dropped", 0) != NULL, "a file frame was dropped");
+  gst_element_set_bus (e, NULL);
+  gst_object_unref (bus);
+  gst_harness_teardown (h);
+  gst_object_unref (e);
+  gate_clear (&gate);
+}
+
+GST_START_TEST (test_live_caption_newest)
+{
+  check_live_newest (TRUE);
+  check_live_newest (FALSE);
 }
 GST_END_TEST;
 
@@ -823,6 +1264,7 @@ anygptllm_suite (void)
   tcase_add_test (tc, test_asr_prompt);
   tcase_add_test (tc, test_voice_chat_prompt);
   tcase_add_test (tc, test_tts_routes_speech);
+  tcase_add_test (tc, test_speech_chunks);
   tcase_add_test (tc, test_prompt_property_t2m);
   tcase_add_test (tc, test_stop_mid_generation);
   tcase_add_test (tc, test_flush_mid_generation);
@@ -830,6 +1272,11 @@ anygptllm_suite (void)
   tcase_add_test (tc, test_speech_reply_always);
   tcase_add_test (tc, test_duplex_half);
   tcase_add_test (tc, test_duplex_barge_in);
+  tcase_add_test (tc, test_caption_timing);
+  tcase_add_test (tc, test_caption_duration_and_gaps);
+  tcase_add_test (tc, test_chat_text_timing);
+  tcase_add_test (tc, test_untimed_and_utterance_timing);
+  tcase_add_test (tc, test_live_caption_newest);
   if (with_vulkan)
     tcase_add_test (tc, test_chat_vulkan);
   return s;

@@ -8,6 +8,7 @@
 #include <glib/gstdio.h>
 #include <math.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #if defined(__has_include)
 #if __has_include(<valgrind/valgrind.h>)
@@ -291,6 +292,32 @@ fails_to_start (GstElement * e, const gchar * want_in_debug)
   return failed && named;
 }
 
+/* A 16 kHz mono 16-bit WAV whose data chunk claims claimed samples and holds present ones
+ * (zeros; the file is extended sparsely). */
+static gboolean
+write_pcm16_header (const gchar * path, guint32 rate, guint64 claimed, guint64 present)
+{
+  guint8 h[44];
+  guint32 data = claimed * 2 > 0xFFFFFFF0u ? 0xFFFFFFF0u : (guint32) (claimed * 2);
+  memcpy (h, "RIFF", 4);
+  GST_WRITE_UINT32_LE (h + 4, 36 + data);
+  memcpy (h + 8, "WAVEfmt ", 8);
+  GST_WRITE_UINT32_LE (h + 16, 16);
+  GST_WRITE_UINT16_LE (h + 20, 1);
+  GST_WRITE_UINT16_LE (h + 22, 1);
+  GST_WRITE_UINT32_LE (h + 24, rate);
+  GST_WRITE_UINT32_LE (h + 28, rate * 2);
+  GST_WRITE_UINT16_LE (h + 32, 2);
+  GST_WRITE_UINT16_LE (h + 34, 16);
+  memcpy (h + 36, "data", 4);
+  GST_WRITE_UINT32_LE (h + 40, data);
+  FILE *f = fopen (path, "wb");
+  gboolean ok = f && fwrite (h, 1, 44, f) == 44 && ftruncate (fileno (f), (off_t) (44 + 2 * present)) == 0;
+  if (f)
+    ok = fclose (f) == 0 && ok;
+  return ok;
+}
+
 GST_START_TEST (test_bad_models)
 {
   GstElement *e = make ("cpu", 3, 0, TRUE);
@@ -313,6 +340,21 @@ GST_START_TEST (test_bad_models)
   e = make ("cpu", 3, 0, TRUE);
   g_object_set (e, "voice-prompt", wav, "voice-prompt-tokenizer", st_path, NULL);
   fail_unless (fails_to_start (e, "32000 Hz"));
+  g_remove (wav);
+  g_free (wav);
+  /* over-long prompts (limits.h): a 16-bit WAV of 200 s (a sparse file: its samples are never
+   * decoded) is refused; a header claiming 2 hours over 0.1 s of samples is read as 0.1 s */
+  wav = g_build_filename (g_get_tmp_dir (), "anygpt-test-voice-long.wav", NULL);
+  fail_unless (write_pcm16_header (wav, 16000, 200 * 16000, 200 * 16000));
+  e = make ("cpu", 3, 0, TRUE);
+  g_object_set (e, "voice-prompt", wav, "voice-prompt-tokenizer", st_path, NULL);
+  fail_unless (fails_to_start (e, "accepted"));
+  fail_unless (write_pcm16_header (wav, 16000, 2 * 3600 * 16000, 1600));
+  e = make ("cpu", 3, 0, TRUE);
+  g_object_set (e, "voice-prompt", wav, "voice-prompt-tokenizer", st_path, NULL);
+  fail_unless_equals_int (gst_element_set_state (e, GST_STATE_READY), GST_STATE_CHANGE_SUCCESS);
+  gst_element_set_state (e, GST_STATE_NULL);
+  gst_object_unref (e);
   g_remove (wav);
   g_free (wav);
 }

@@ -1,4 +1,5 @@
 /* Prompt assembly per task against hand-written strings from specs/anygpt.md. */
+#include "anygpt/limits.h"
 #include "anygpt/session.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,6 +79,20 @@ int main(void) {
     check("raw", ag_prompt_build(&d), "[Human]: x");
     d = (ag_prompt_desc){.task = (ag_task)99};
     check("bad task", ag_prompt_build(&d), NULL);
+    /* limits.h: a message just over AG_MAX_MESSAGE_BYTES is refused (before the prompt is built) */
+    char *big = malloc((size_t)AG_MAX_MESSAGE_BYTES + 2);
+    memset(big, 'a', (size_t)AG_MAX_MESSAGE_BYTES + 1);
+    big[AG_MAX_MESSAGE_BYTES + 1] = 0;
+    d = (ag_prompt_desc){.task = AG_TASK_CHAT, .text = big};
+    check("message over the limit", ag_prompt_build(&d), NULL);
+    big[AG_MAX_MESSAGE_BYTES] = 0;
+    char *at_limit = ag_prompt_build(&d);
+    if (at_limit && strlen(at_limit) > AG_MAX_MESSAGE_BYTES)
+        passed++;
+    else
+        failed++, printf("FAIL message at the limit refused\n");
+    free(at_limit);
+    free(big);
     if (ag_task_from_name("text-to-music") == AG_TASK_TEXT_TO_MUSIC && ag_task_from_name("nope") == -1 &&
         !strcmp(ag_task_name(AG_TASK_MUSIC_CAPTION), "music-caption"))
         passed++;

@@ -82,13 +82,18 @@ typedef struct {
     size_t size[MAX_IN];
     ag_tensor *in[MAX_IN]; /* what the op reads */
     ag_buffer *wbuf[MAX_IN];
+    void *wmem[MAX_IN]; /* host memory of borrowed weight buffers */
     ag_tensor *out, *res;
 } built;
 
+bool ops_borrow_weights;
+
 static void built_free(built *b)
 {
-    for (int j = 0; j < MAX_IN; j++)
+    for (int j = 0; j < MAX_IN; j++) {
         ag_buffer_free(b->wbuf[j]);
+        free(b->wmem[j]);
+    }
     ag_graph_free(b->g);
     ag_ctx_free(b->ctx);
     memset(b, 0, sizeof *b);
@@ -199,6 +204,13 @@ static ag_tensor *build_op(const tcase *c, built *b)
         return ag_snake(x, s[0], s[1]);
     if (strcmp(op, "glu") == 0)
         return ag_glu(x, s[0]);
+    if (strcmp(op, "geglu") == 0)
+        return ag_geglu(x, s[0]);
+    if (strcmp(op, "group_norm_affine") == 0) {
+        const int hw = geti(c, "has_w", 0);
+        return ag_group_norm_affine(x, s[0], geti(c, "n_groups", 1), getf(c, "eps", 0), hw ? s[1] : NULL,
+                                    geti(c, "has_b", 0) ? s[1 + hw] : NULL, geti(c, "silu", 0) != 0);
+    }
     if (strcmp(op, "mul_mat") == 0)
         return ag_mul_mat(x, s[0], s[1]);
     if (strcmp(op, "conv1d") == 0)
@@ -266,6 +278,20 @@ static int place_and_fill(const tcase *c, built *b, ag_backend *be, ag_allocator
             continue;
         b->leaf[j]->flags |= AG_FLAG_PARAM;
         b->leaf[j]->flags &= ~AG_FLAG_INPUT;
+        if (ops_borrow_weights && be->iface->buffer_from_host) {
+            /* weights in memory the caller owns, as a mapped model file: the cpu backend keeps
+             * such weights packed for its matmul kernels */
+            const size_t sz = (b->size[j] + 63) / 64 * 64;
+            b->wmem[j] = aligned_alloc(64, sz ? sz : 64);
+            if (b->wmem[j])
+                memcpy(b->wmem[j], b->data[j], b->size[j]);
+            b->wbuf[j] = b->wmem[j] ? ag_buffer_from_host(be, b->wmem[j], b->size[j]) : NULL;
+            if (!b->wbuf[j] || ag_tensor_bind(b->leaf[j], b->wbuf[j], 0) != 0) {
+                snprintf(why, wl, "weight src%d: %s", j, b->wmem[j] ? ag_last_error() : "out of memory");
+                return -1;
+            }
+            continue;
+        }
         b->wbuf[j] = ag_buffer_alloc(be, b->size[j]);
         if (!b->wbuf[j] || ag_tensor_bind(b->leaf[j], b->wbuf[j], 0) != 0 ||
             ag_tensor_set(b->leaf[j], b->data[j], 0, b->size[j]) != 0) {

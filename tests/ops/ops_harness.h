@@ -37,4 +37,8 @@ void ops_run_case(const tcase *c, ag_backend *be, ag_allocator *alloc, result *r
 
 double ops_now(void);
 
+/* Weights wrapped from host memory (ag_buffer_from_host) instead of uploaded: test_ops
+ * --borrow-weights. */
+extern bool ops_borrow_weights;
+
 #endif

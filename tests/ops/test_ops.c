@@ -6,7 +6,9 @@
  * expectation and the two backends with each other, all under the case's tolerance
  * |got - expect| <= atol + rtol * |expect|.
  *
- * usage: test_ops [--filter SUBSTR] [--backend cpu|vulkan] [--parity] [--list] [FIXTURE.gguf]
+ * usage: test_ops [--filter SUBSTR] [--backend cpu|vulkan] [--parity] [--list] [--borrow-weights] [FIXTURE.gguf]
+ * --borrow-weights wraps weights from host memory (as a mapped model file is) where the backend
+ * can, so the cpu backend runs its matmuls on the weights packed once.
  * --backend picks the backend under test (default: both, cpu vs vulkan parity when a device
  * exists); --parity with --backend vulkan also runs cpu and checks the two against each other.
  * env: AG_REQUIRE_VULKAN=1 turns "no vulkan device" into a failure.
@@ -230,7 +232,8 @@ static int run_one(const tcase *c, int number, backend_slot *bs, int nb, int *sk
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: test_ops [--filter SUBSTR] [--backend cpu|vulkan] [--parity] [--list] [FIXTURE.gguf]\n");
+    fprintf(stderr, "usage: test_ops [--filter SUBSTR] [--backend cpu|vulkan] [--parity] [--list] [--borrow-weights] "
+                    "[FIXTURE.gguf]\n");
 }
 
 int main(int argc, char **argv)
@@ -246,6 +249,8 @@ int main(int argc, char **argv)
             list = true;
         else if (strcmp(argv[i], "--parity") == 0)
             parity = true;
+        else if (strcmp(argv[i], "--borrow-weights") == 0)
+            ops_borrow_weights = true;
         else if (argv[i][0] != '-' && !path)
             path = argv[i];
         else {

@@ -82,6 +82,21 @@ if [ "$dev" = cpu ] && command -v valgrind > /dev/null; then
     '[ $rc = 0 ] && [ "$(grep -c "^encodecdecode, " "$tmp/msg-vg")" = 2 ] || { grep -A20 "==[0-9]*== [A-Z0-9]" "$tmp/err-vg" | head -60; false; }'
 fi
 
+# ---- streamed speech: the same two turns with --speech-chunk 5 ----
+# same seed, same replies: the same speech tokens reach SoundStorm in chunks, so the audio has the
+# same length; each turn's latency comes from its first chunk
+"$root/pipelines/voice-assistant.sh" -d "$dev" -i "$tmp/two.wav" -o "$tmp/stream.wav" -n 80 -s 3 \
+  --speech-chunk 5 --messages "$tmp/msgs" > "$tmp/outs" 2> "$tmp/errs"
+rc=$?
+check "--speech-chunk 5 exits 0 with the same two replies" \
+  '[ $rc = 0 ] && cmp -s "$tmp/out" "$tmp/outs" || { cat "$tmp/errs"; false; }'
+check "--speech-chunk 5: soundstorm and the decoder worked in chunks" \
+  '[ "$(grep -c "^soundstorm, " "$tmp/msgs")" -gt 2 ] && [ "$(grep -c "^encodecdecode, " "$tmp/msgs")" -gt 2 ]'
+check "--speech-chunk 5: the WAV as long as the whole-item one" \
+  '[ "$(wavinfo "$tmp/stream.wav")" = "16000 $total" ]'
+check "--speech-chunk 5: latency printed for both turns" \
+  '[ "$(grep -c "^turn [12]: end of speech -> first audio" "$tmp/errs")" = 2 ]'
+
 # ---- half-duplex: the second utterance comes while the first reply is busy ----
 "$root/pipelines/voice-assistant.sh" -d "$dev" -i "$tmp/two.wav" -o "$tmp/half.wav" -n 80 -s 3 \
   --duplex half --messages "$tmp/msg2" > "$tmp/out2" 2> "$tmp/err2"

@@ -74,6 +74,12 @@ def cpy_cases(fx):
     s = Src(randn(4, 3, 7), "f16")
     v = s.permute([0, 3, 1, 2])
     fx.case("cont f16 permuted 0312", "cont", [s], v.copy(), 0, 0)
+    # a transpose of the two inner dims written as the view [1, B, A, N] of [A, B, N] (rows of
+    # single elements: the cpu copies them as a tiled transpose; the UNet's tokens <-> NCHW)
+    for A, B, N in [(70, 45, 2), (5, 33, 1), (64, 1, 3)]:
+        s = Src(randn(N, B, A))
+        v = s.view([1, B, A, N], [4, 4 * A, 4, 4 * A * B], 0)
+        fx.case(f"cont f32 transpose view [1,{B},{A},{N}]", "cont", [s], v.copy(), 0, 0)
     s = Src(randn(4, 9, 3))
     fx.case("cast f32->f16", "cast", [s], nm.f16_round(s.exact), 0, 0, dst_type="f16")
     s = Src(randn(4, 9, 3), "f16")
@@ -139,6 +145,26 @@ def norm_cases(fx):
         sa = Src(randn(*shape) * 2 + 1)
         fx.case(f"group_norm [{','.join(map(str, reversed(shape)))}] groups={g}", "group_norm", [sa],
                 R.group_norm(sa.exact, g, 1e-5), 2e-6, 2e-5, n_groups=g, eps=1e-5)
+    # the fused affine + SiLU variant (UNet/VAE resnets), on NCHW [W, H, C, N] with N = 2
+    for shape, g, aff, silu in [((2, 64, 5, 6), 32, "wb", 1), ((2, 64, 5, 6), 32, "wb", 0), ((1, 12, 4, 3), 3, "w", 1),
+                                ((2, 8, 3, 5), 4, "b", 0), ((2, 8, 3, 5), 2, "", 1), ((1, 32, 9, 9), 8, "wb", 1)]:
+        sa = Src(randn(*shape) * 2 + 1)
+        c = shape[1]
+        srcs, w, b, mask = [sa], None, None, 0
+        if "w" in aff:
+            sw = Src(randn(c, scale=1.5))
+            srcs.append(sw)
+            w = sw.exact
+            mask |= 1 << (len(srcs) - 1)
+        if "b" in aff:
+            sb = Src(randn(c))
+            srcs.append(sb)
+            b = sb.exact
+            mask |= 1 << (len(srcs) - 1)
+        amax = float(np.max(np.abs(w))) if w is not None else 1.0
+        fx.case(f"group_norm_affine [{','.join(map(str, reversed(shape)))}] groups={g} {aff or 'none'} silu={silu}",
+                "group_norm_affine", srcs, R.group_norm_affine(sa.exact, g, 1e-6, w, b, silu), 4e-6 * amax, 2e-5,
+                weights=mask, n_groups=g, eps=1e-6, silu=silu, has_w=int(w is not None), has_b=int(b is not None))
 
 
 def softmax_cases(fx):
@@ -207,6 +233,14 @@ def snake_glu_cases(fx):
     for shape in [(3, 5, 16), (1, 2), (2, 7, 130)]:
         sa = Src(randn(*shape, scale=2))
         fx.case(f"glu [{','.join(map(str, reversed(shape)))}]", "glu", [sa], R.glu(sa.exact), 1e-6, 1e-5)
+    # GEGLU (diffusers' feed-forward): the gate's gelu is exact (erf); shapes as [2*ff, tokens, batch]
+    for shape in [(3, 5, 16), (1, 2), (2, 7, 130), (2, 19, 2 * 160)]:
+        sa = Src(randn(*shape, scale=2))
+        # GLSL has no erf: its approximation (abs error <= 1.5e-7) is scaled by |gate| |hidden| / 2
+        n = shape[-1] // 2
+        hg = np.abs(sa.exact[..., :n]) * np.abs(sa.exact[..., n:])
+        fx.case(f"geglu [{','.join(map(str, reversed(shape)))}]", "geglu", [sa], R.geglu(sa.exact),
+                1e-6 + 1e-7 * float(hg.max()), 1e-5)
 
 
 def mul_mat_tol(a, b, ttype):
@@ -253,6 +287,11 @@ def mul_mat_cases(fx):
     add_case("mul_mat f16 K=256 N=130 M=33", "f16", (130, 256), (33, 256))
     add_case("mul_mat q8_0 K=256 N=129 M=67", "q8_0", (129, 256), (67, 256))
     add_case("mul_mat q4_0 K=512 N=131 M=20", "q4_0", (131, 512), (20, 512))
+    # whole row groups of 16 (the cpu backend packs such weights for its matmul kernels), from
+    # decode's single row to GEMM tiles with a ragged last one
+    for t in ("q8_0", "q4_0"):
+        for M in (1, 3, 5, 9, 70):
+            add_case(f"mul_mat {t} K=320 N=48 M={M}", t, (48, 320), (M, 320))
 
 
 def conv1d_cases(fx):
@@ -311,6 +350,16 @@ def conv2d_cases(fx):
     add_case("conv2d 3x3 s0=2 s1=1 p0=0 p1=1", 1, 2, 6, 9, 3, 3, 3, 2, 1, 0, 1, 1, 1)
     add_case("conv2d 3x3 Cin=32 Cout=16 f16", 1, 32, 10, 12, 16, 3, 3, 1, 1, 1, 1, 1, 1, wtype="f16")
     add_case("conv2d 14x14 s14 patch embed", 1, 3, 28, 42, 8, 14, 14, 14, 14, 0, 0, 1, 1)
+    # one image whose column tiles start inside an output row (threads split its positions)
+    add_case("conv2d 3x3 s1 p1 odd width", 1, 3, 7, 9, 5, 3, 3, 1, 1, 1, 1, 1, 1)
+    add_case("conv2d 3x3 s0=2 p0=2 d0=2 odd width", 1, 4, 9, 13, 3, 3, 3, 2, 1, 2, 0, 2, 1)
+    # big enough for the cpu's Winograd F(2x2,3x3) path (3x3, stride 1, pad 1, >= 256 pixels,
+    # >= 16 channels): odd sides (clipped edge tiles), two images, f16 weights
+    add_case("conv2d 3x3 s1 p1 17x19 Cin=16 Cout=24 (winograd)", 1, 16, 17, 19, 24, 3, 3, 1, 1, 1, 1, 1, 1)
+    add_case("conv2d 3x3 s1 p1 16x20 N=2 Cin=32 Cout=16 f16 (winograd)", 2, 32, 16, 20, 16, 3, 3, 1, 1, 1, 1, 1, 1,
+             wtype="f16")
+    add_case("conv2d 3x3 s1 p1 257x1 Cin=16 Cout=16 (winograd, one column)", 1, 16, 257, 1, 16, 3, 3, 1, 1, 1, 1, 1, 1)
+    add_case("conv2d 3x3 s1 p1 129x2 Cin=16 Cout=16 (winograd, two columns)", 1, 16, 129, 2, 16, 3, 3, 1, 1, 1, 1, 1, 1)
 
 
 def data_movement_cases(fx):
@@ -447,6 +496,17 @@ def attention_cases(fx):
     exp = R.attention(q, k.exact, v.exact, None, 0.125, True)
     fx.case("attention fused qkv views H=4 Hkv=2 N=10 causal", "attention", [qkv, k, v], exp,
             attention_tol(q, k.exact, v.exact, 0.125), 1e-5, scale=0.125, causal=1)
+    # the UNet's cross-attention: heads are strided views of [H*D, tokens] projections (head
+    # stride D, token stride H*D), 77 context keys, SD 2.1's 5 heads of 64
+    D, H, Nq, Nk = 64, 5, 96, 77
+    sq = Src(randn(Nq, H * D))
+    q = sq.view([D, Nq, H], [4, 4 * H * D, 4 * D], 0)
+    sk, sv = Src(randn(Nk, H * D)), Src(randn(Nk, H * D))
+    k = sk.view([D, Nk, H], [4, 4 * H * D, 4 * D], 0)
+    v = sv.view([D, Nk, H], [4, 4 * H * D, 4 * D], 0)
+    exp = R.attention(q, k, v, None, 0.125, False)
+    fx.case("attention cross D=64 H=5 Nq=96 Nk=77 strided heads", "attention", [sq, sk, sv], exp,
+            attention_tol(q, k, v, 0.125), 1e-5, scale=0.125, causal=0)
     # f16 KV cache [D, Nmax, Hkv] of which the first Nk positions are used
     D, H, Hkv, nmax, Nk, Nq = 64, 8, 2, 40, 23, 4
     sq = Src(randn(H, Nq, D))

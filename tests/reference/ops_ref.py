@@ -72,6 +72,17 @@ def group_norm(x, n_groups, eps):
     return ((g - mu) / np.sqrt(var + eps)).reshape(x.shape)
 
 
+def group_norm_affine(x, n_groups, eps, w, b, silu):
+    # act(group_norm(x) * w[c] + b[c]) with c the channel (dim 2 = numpy axis 1); w, b optional
+    y = group_norm(x, n_groups, eps)
+    c = y.shape[1]
+    if w is not None:
+        y = y * np.asarray(w, np.float64).reshape(1, c, 1, 1)
+    if b is not None:
+        y = y + np.asarray(b, np.float64).reshape(1, c, 1, 1)
+    return y / (1.0 + np.exp(-y)) if silu else y
+
+
 def softmax(a, mask, scale_, causal):
     # softmax along ne0 of (a * scale + mask); causal: row m masks column n > m + (N - M);
     # a row with every entry -inf yields zeros.
@@ -146,6 +157,13 @@ def glu(x):
     x = as4(x)
     n = x.shape[-1] // 2
     return x[..., :n] * (1.0 / (1.0 + np.exp(-x[..., n:])))
+
+
+def geglu(x):
+    # a[:n] * gelu(a[n:]), exact erf gelu
+    x = as4(x)
+    n = x.shape[-1] // 2
+    return x[..., :n] * unary(x[..., n:], 1)
 
 
 # ---- matmul and convolutions ----

@@ -71,6 +71,9 @@ for (s0, s1, p0, p1, d0, d1) in [(1, 1, 1, 1, 1, 1), (2, 1, 0, 1, 1, 1), (1, 2, 
 # norms
 x = r(2, 8, 3, 5)
 check("group_norm", R.group_norm(x, 4, 1e-5), F.group_norm(T(x), 4, eps=1e-5).numpy())
+gw, gb = r(8), r(8)
+check("group_norm affine silu", R.group_norm_affine(x, 4, 1e-6, gw, gb, 1),
+      F.silu(F.group_norm(T(x), 4, T(gw), T(gb), eps=1e-6)).numpy())
 x = r(3, 37)
 check("layer_norm", R.layer_norm(x, 1e-5)[0, 0], F.layer_norm(T(x), (37,), eps=1e-5).numpy())
 check("rms_norm", R.rms_norm(x, 1e-6)[0, 0], (T(x) * torch.rsqrt(T(x).pow(2).mean(-1, keepdim=True) + 1e-6)).numpy())
@@ -82,6 +85,7 @@ for op, ref in enumerate([F.silu(tt), F.gelu(tt), F.elu(tt), torch.tanh(tt), tor
     check(f"unary {R.UNARY_NAMES[op]}", R.unary(x, op).reshape(-1), ref.numpy())
 x = r(3, 16)
 check("glu", R.glu(x)[0, 0], F.glu(T(x), dim=-1).numpy())
+check("geglu", R.geglu(x)[0, 0], (T(x)[..., :8] * F.gelu(T(x)[..., 8:])).numpy())
 x, m = r(2, 5, 9), r(5, 9)
 check("softmax mask", R.softmax(x, m, 0.5, False)[0], torch.softmax(T(x) * 0.5 + T(m), -1).numpy())
 cm = np.where(np.arange(9)[None, :] > np.arange(5)[:, None] + 4, -np.inf, 0.0)

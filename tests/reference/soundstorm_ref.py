@@ -268,7 +268,9 @@ def fixtures(out, stamp):
         w(os.path.join(out, "fwd.cond.i32"), cond.numpy(), np.int32)
         w(os.path.join(out, "fwd.logits.f32"), forward(sd, c, tok, cond).numpy(), np.float32)
         cases = [("plain", 14, 0, 3, 1234, True), ("prompt", 11, 6, 3, 99, True),
-                 ("sampled", 9, 5, 4, 2024, False), ("steps1", 8, 0, 1, 5, True)]
+                 ("sampled", 9, 5, 4, 2024, False), ("steps1", 8, 0, 1, 5, True),
+                 # long enough for the C side's threaded host decoding (>= 2^18 logits a pass)
+                 ("sampled_long", 40, 5, 3, 77, False)]
         for name, T, P, steps, seed, greedy in cases:
             sem = torch.randint(0, c["sem"], (T,), generator=gen)
             prompt = torch.randint(0, K, (P, 8), generator=gen) if P else None

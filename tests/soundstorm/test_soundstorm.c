@@ -149,7 +149,7 @@ static void run_backend(ag_backend *be, const char *dev, const char *gguf)
     if (!m)
         return;
     check_forward(m, dev);
-    static const char *const cases[] = {"plain", "prompt", "sampled", "steps1"};
+    static const char *const cases[] = {"plain", "prompt", "sampled", "steps1", "sampled_long"};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         check_generation(m, dev, cases[i]);
     check_hostile(m);
