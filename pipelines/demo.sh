@@ -12,7 +12,7 @@
 #      (pipelines/caption-video.sh: captions burned in, SubRip subtitles, per-caption latency)
 #      when a SEED image tokenizer is configured (the demo set has one),
 #   7. draws "a cat" (pipelines/text-to-image.sh: LLM -> 32 image codes -> seeddiffuse -> PNG)
-#      when a SEED unCLIP decoder is configured (the demo set has one: 64x64, ~1 s on a cpu).
+#      when a SEED unCLIP decoder is configured (the demo set has one: 768x768, ~8 s on a cpu).
 # The same command with real converted models (README.md, "Real models") does the real thing.
 set -euo pipefail
 usage() {

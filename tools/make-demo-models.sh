@@ -13,7 +13,8 @@
 #   OUTDIR/seed-tokenizer.gguf    SEED image tokenizer (ViT width 176, Q-Former 2 layers; 32 codes
 #                                 of 8192), from BLIP-2's and SEED's published file layout
 #   OUTDIR/seed-unclip.gguf       SEED decode MLP (32 codes of 8192) + SD 2.1 unCLIP (UNet widths
-#                                 32/64 at a 16x16 latent, 3-level VAE: 64x64 images; PNDM), from
+#                                 32/64/64 at a 96x96 latent, 4-level VAE: 768x768 images as the
+#                                 published model's, ~8 s on a cpu; PNDM), from
 #                                 seed_quantizer.pt and the diffusers folder as published
 #   OUTDIR/DEMO-MODELS.txt        the label: what these files are
 # The file names are the ones the pipeline scripts look for in a models folder (ANYGPT_MODELS).
