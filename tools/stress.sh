@@ -5,8 +5,10 @@
 # VALGRIND_CYCLES (default 100) of each under valgrind (memcheck: invalid accesses and definite
 # leaks fail). Prints one line per element and run; logs in OUT (default a new folder in /tmp).
 #
-#   tools/stress.sh [--cycles N] [--valgrind-cycles N] [--seed N] [--new-pipeline] [--out DIR]
-#                   [ELEMENT...]
+#   tools/stress.sh [--cycles N] [--valgrind-cycles N] [--seed N] [--new-pipeline] [--shared]
+#                   [--out DIR] [ELEMENT...]
+# --shared: a second pipeline of the element runs on the same compute core meanwhile (its
+# outputs must equal the reference too).
 # Uses the build tree (AG_BUILD_DIR, default build/): its plugin, tests/stress/stress_states and
 # the tiny test models (ninja -C build && meson test -C build --suite stress makes them).
 set -uo pipefail
@@ -19,6 +21,7 @@ while [ $# -gt 0 ]; do
     --valgrind-cycles) vg_cycles=$2; shift 2 ;;
     --seed) seed=$2; shift 2 ;;
     --new-pipeline) extra+=(--new-pipeline); shift ;;
+    --shared) extra+=(--shared); shift ;;
     --out) out=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -u/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "error: unknown option $1" >&2; exit 2 ;;
@@ -45,7 +48,7 @@ for e in "${elements[@]}"; do
   if [ ! -f "$m" ]; then echo "$e: no model $m (build the tests first)"; fail=1; continue; fi
   "$bin" "$e" "$m" "$cycles" --seed "$seed" "${extra[@]}" > "$out/$e.log" 2>&1
   rc=$?
-  echo "$e: $cycles cycles: exit $rc"; grep -E "cycles in|VmRSS .* at start|^not ok" "$out/$e.log" | sed 's/^/  /'
+  echo "$e: $cycles cycles: exit $rc"; grep -E "cycles in|VmRSS .* at start|shared core|^not ok" "$out/$e.log" | sed 's/^/  /'
   [ $rc = 0 ] || fail=1
   if [ "$vg_cycles" -gt 0 ] && command -v valgrind > /dev/null; then
     valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \

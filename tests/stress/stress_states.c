@@ -13,9 +13,13 @@
  * 200 cycles on (it also moves with malloc's arenas, which take a while to settle); both are
  * printed as kB per cycle. --new-pipeline builds the pipeline anew every cycle
  * (gst_parse_launch, as an application that makes one per conversation).
+ * --shared: both pipelines share one compute core (an app-set "anygpt.core" context, as
+ * gstanygptshared.h documents): a second, companion pipeline of the same element runs whole
+ * runs back to back on its own thread while the first is stopped and restarted under it; every
+ * companion output must equal the reference too, and at least one must finish during the cycles.
  *
  * usage: stress_states ELEMENT MODEL CYCLES [--seed N] [--new-pipeline] [--watchdog S]
- *                      [--max-growth-kb KB] [--action 0|1|2] [--quiet]
+ *                      [--max-growth-kb KB] [--action 0|1|2] [--quiet] [--shared]
  *   ELEMENT: anygptllm speechtokenize soundstorm encodecdecode encodectokenize seedtokenize
  *            seeddiffuse (MODEL: the element's model file; encodecdecode: a SpeechTokenizer) */
 #include <gst/gst.h>
@@ -276,7 +280,7 @@ bus_ok (Pipe * p, const gchar * name)
       ok = FALSE;
     } else {
       gst_message_parse_warning (m, &err, &dbg);
-      if (n_warnings++ < 5)
+      if (g_atomic_int_add (&n_warnings, 1) < 5)
         fprintf (stderr, "# %s: cycle %d: warning: %s (%s)\n", name, cycle_no, err->message,
             dbg ? dbg : "");
     }
@@ -338,6 +342,66 @@ run_whole (Pipe * p, GPtrArray * in)
   return out;
 }
 
+/* --shared: the companion pipeline's loop */
+typedef struct
+{
+  Pipe p;
+  GPtrArray *in;
+  GByteArray *ref;
+  const gchar *name;
+  gint stop, runs, failures;
+  GMutex lock;                  /* hold: the companion waits between runs (idle) while it is set, */
+  GCond cond;                   /* so the heap is sampled with no companion run in flight */
+  gboolean hold, idle;
+} Companion;
+
+/* the companion between runs (its pipeline in NULL) while the heap is sampled */
+static void
+companion_hold (Companion * c, gboolean hold)
+{
+  if (!c->in)
+    return;
+  g_mutex_lock (&c->lock);
+  c->hold = hold;
+  g_cond_broadcast (&c->cond);
+  while (hold && !c->idle)
+    g_cond_wait (&c->cond, &c->lock);
+  g_mutex_unlock (&c->lock);
+}
+
+static gpointer
+companion_loop (gpointer data)
+{
+  Companion *c = data;
+  gchar *name = g_strdup_printf ("%s (companion)", c->name);
+  for (;;) {
+    g_mutex_lock (&c->lock);
+    c->idle = TRUE;
+    g_cond_broadcast (&c->cond);
+    while (c->hold)
+      g_cond_wait (&c->cond, &c->lock);
+    c->idle = FALSE;
+    g_mutex_unlock (&c->lock);
+    if (g_atomic_int_get (&c->stop) || g_atomic_int_get (&c->failures))
+      break;
+    GByteArray *out = NULL;
+    if (set_state (&c->p, GST_STATE_PLAYING, "companion: play"))
+      out = run_whole (&c->p, c->in);
+    if (!out || out->len != c->ref->len || memcmp (out->data, c->ref->data, c->ref->len)) {
+      fprintf (stderr, "not ok - %s: run %d differs from the reference (%u bytes, reference %u)\n",
+          name, c->runs + 1, out ? out->len - 4 : 0, c->ref->len - 4);
+      g_atomic_int_inc (&c->failures);
+    }
+    if (out)
+      g_byte_array_unref (out);
+    if (!set_state (&c->p, GST_STATE_NULL, "companion: stop") || !bus_ok (&c->p, name))
+      g_atomic_int_inc (&c->failures);
+    g_atomic_int_inc (&c->runs);
+  }
+  g_free (name);
+  return NULL;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -345,13 +409,13 @@ main (int argc, char **argv)
   gst_init (&argc, &argv);
   if (argc < 4) {
     fprintf (stderr, "usage: stress_states ELEMENT MODEL CYCLES [--seed N] [--new-pipeline] "
-        "[--watchdog S] [--max-growth-kb KB] [--quiet]\n");
+        "[--watchdog S] [--max-growth-kb KB] [--action 0|1|2] [--quiet] [--shared]\n");
     return 2;
   }
   const gchar *name = argv[1], *model = argv[2];
   gint cycles = atoi (argv[3]);
   guint32 seed = 1;
-  gboolean new_pipe = FALSE, quiet = FALSE;
+  gboolean new_pipe = FALSE, quiet = FALSE, shared = FALSE;
   glong max_growth_kb = -1;
   gint only_action = -1;        /* --action 0/1/2: NULL / READY / flush-seek only */
   for (gint i = 4; i < argc; i++) {
@@ -367,6 +431,8 @@ main (int argc, char **argv)
       only_action = atoi (argv[++i]);
     else if (!strcmp (argv[i], "--quiet"))
       quiet = TRUE;
+    else if (!strcmp (argv[i], "--shared"))
+      shared = TRUE;
     else {
       fprintf (stderr, "stress_states: unknown argument %s\n", argv[i]);
       return 2;
@@ -404,15 +470,39 @@ main (int argc, char **argv)
   set_state (&p, GST_STATE_NULL, "reference: stop");
   printf ("# %s: reference run %.1f ms, %u output bytes\n", name, ref_ms, ref->len - 4);
 
+  /* --shared: from here both pipelines use one core, and the companion runs */
+  GstContext *core = NULL;
+  Companion comp = {.name = name };
+  GThread *comp_thread = NULL;
+  if (shared) {
+    comp.in = in;
+    comp.ref = ref;
+    g_mutex_init (&comp.lock);
+    g_cond_init (&comp.cond);
+    core = gst_context_new ("anygpt.core", TRUE);
+    gst_structure_set (gst_context_writable_structure (core), "core-id", G_TYPE_STRING, "stress",
+        "threads", G_TYPE_INT, 1, NULL);
+    gst_element_set_context (p.pipe, core);
+    if (!pipe_new (&comp.p, spec, model))
+      return 1;
+    gst_element_set_context (comp.p.pipe, core);
+    comp_thread = g_thread_new ("companion", companion_loop, &comp);
+  }
+
   GRand *rng = g_rand_new_with_seed (seed);
   static const char *const actions[] = { "NULL", "READY", "flush-seek" };
   gint n_action[3] = { 0 }, n_mid = 0, n_seek_refused = 0, failures = 0;
   gint warm = MAX (3, cycles / 10);
   glong rss_warm = -1, rss = -1, rss_first = rss_kb (), heap_warm = -1, heap = 0;
   gint64 start = g_get_monotonic_time ();
-  for (cycle_no = 1; cycle_no <= cycles && failures == 0; cycle_no++) {
-    if (new_pipe && cycle_no > 1 && !pipe_new (&p, spec, model))
-      return 1;
+  for (cycle_no = 1; cycle_no <= cycles && failures == 0 && !g_atomic_int_get (&comp.failures);
+      cycle_no++) {
+    if (new_pipe && cycle_no > 1) {
+      if (!pipe_new (&p, spec, model))
+        return 1;
+      if (core)
+        gst_element_set_context (p.pipe, core);
+    }
     if (!set_state (&p, GST_STATE_PLAYING, "NULL -> PLAYING"))
       failures++;
     /* work in flight: a random part of the input (streamed inputs) or all of it, then a random
@@ -476,8 +566,10 @@ main (int argc, char **argv)
       failures++;
     if (new_pipe)
       pipe_free (&p);
+    companion_hold (&comp, TRUE);
     rss = rss_kb ();
     heap = heap_kb ();
+    companion_hold (&comp, FALSE);
     if (cycle_no == warm) {
       rss_warm = rss;
       heap_warm = heap;
@@ -487,6 +579,24 @@ main (int argc, char **argv)
   }
   gint done = cycle_no - 1;
   gdouble secs = (g_get_monotonic_time () - start) / 1e6;
+  if (comp_thread) {
+    gint during = g_atomic_int_get (&comp.runs);
+    g_atomic_int_set (&comp.stop, 1);
+    g_thread_join (comp_thread);
+    g_mutex_clear (&comp.lock);
+    g_cond_clear (&comp.cond);
+    pipe_free (&comp.p);
+    gst_context_unref (core);
+    printf ("# %s: shared core: the companion pipeline finished %d runs during the cycles "
+        "(%d in all), %d differing or failed\n", name, during, comp.runs, comp.failures);
+    if (comp.failures)
+      failures++;
+    if (during < 1) {
+      fprintf (stderr, "not ok - %s: the companion pipeline finished no run during the cycles\n",
+          name);
+      failures++;
+    }
+  }
   if (!new_pipe)
     pipe_free (&p);
   glong growth = rss_warm >= 0 ? rss - rss_warm : 0;
@@ -516,7 +626,7 @@ main (int argc, char **argv)
   g_ptr_array_unref (in);
   if (!failures)
     printf ("ok - %s: %d state-change cycles mid-work, every reply after a restart equal to the "
-        "reference\n", name, done);
+        "reference%s\n", name, done, shared ? "; a companion pipeline on the same core meanwhile" : "");
   gst_deinit ();
   return failures ? 1 : 0;
 }
