@@ -23,6 +23,13 @@
  * output, so chunks join without a seam (ag_seanet_stream). Output times run on from the
  * item's first PTS. 0 (default): every buffer is decoded alone, as above.
  *
+ * In a live pipeline (upstream answered the latency query live) an item whose start time has
+ * already passed when its audio is ready (it was stamped upstream before SoundStorm and the
+ * decode ran, e.g. a spoken reply after a barge-in) is moved to the current running time, with
+ * the rest of the item after it, so a syncing sink plays it whole instead of dropping its start
+ * as late. An item starts at the first buffer, after MARKER, after DISCONT or where an input's
+ * PTS does not continue the previous one. Not live: timestamps are never moved.
+ *
  * Before each audio buffer is pushed an element message named `encodecdecode` is posted with
  * the fields frames (guint64, token frames decoded), samples (guint64), rate (gint, Hz),
  * decode-time (guint64, nanoseconds spent decoding) and, for streamed items, first (gboolean:
@@ -72,6 +79,12 @@ struct _GstEncodecDecode
   ag_seanet_stream *stream;
   GstClockTime item_pts;
   guint64 item_samples;
+  /* live pipelines (the last latency query said so): an item that would reach the sink after
+   * its time (its PTS was set upstream before SoundStorm and the decode ran) is moved to now,
+   * whole, instead of having its start clipped by a syncing sink */
+  gint live;                    /* atomic */
+  GstClockTime shift;           /* added to the PTS of the item in progress */
+  GstClockTime in_expect;       /* whole items: the input PTS that would continue the last one */
 };
 
 /* frames held back for their right-hand context when streaming (the decoder's first conv
@@ -132,9 +145,15 @@ gst_encodecdecode_query (GstPad * pad, GstObject * parent, GstQuery * query)
   GstEncodecDecode *self = GST_ENCODECDECODE (parent);
   if (gst_anygpt_shared_handle_query (GST_ELEMENT (self), query))
     return TRUE;
-  if (GST_QUERY_TYPE (query) == GST_QUERY_LATENCY && pad == self->srcpad)
+  if (GST_QUERY_TYPE (query) == GST_QUERY_LATENCY && pad == self->srcpad) {
     /* live: an item leaves after its decode (the longest seen so far) */
-    return gst_anygpt_latency_query (&self->latency, self->sinkpad, query, 0, FALSE);
+    gboolean ok = gst_anygpt_latency_query (&self->latency, self->sinkpad, query, 0, FALSE);
+    gboolean live = FALSE;
+    if (ok)
+      gst_query_parse_latency (query, &live, NULL, NULL);
+    g_atomic_int_set (&self->live, live);
+    return ok;
+  }
   if (GST_QUERY_TYPE (query) == GST_QUERY_CAPS && self->model) {
     GstCaps *caps = pad == self->sinkpad ? model_sink_caps (self) : model_src_caps (self);
     GstCaps *filter, *res;
@@ -172,6 +191,21 @@ set_caps (GstEncodecDecode * self, GstCaps * caps)
   return ok;
 }
 
+/* An item starts at input time pts: in a live pipeline, how far it must move so that its start
+ * is not already past (0 when it is on time, or not live). */
+static GstClockTime
+item_shift (GstEncodecDecode * self, GstClockTime pts)
+{
+  if (!g_atomic_int_get (&self->live) || !GST_CLOCK_TIME_IS_VALID (pts))
+    return 0;
+  GstClockTime now = gst_element_get_current_running_time (GST_ELEMENT (self));
+  if (!GST_CLOCK_TIME_IS_VALID (now) || now <= pts)
+    return 0;
+  GST_DEBUG_OBJECT (self, "item at %" GST_TIME_FORMAT " is %" GST_TIME_FORMAT " late: moved to "
+      "now", GST_TIME_ARGS (pts), GST_TIME_ARGS (now - pts));
+  return now - pts;
+}
+
 /* stream-context > 0: frames [n] are the next part of an item (end: its last); pushes what is
  * final now */
 static GstFlowReturn
@@ -192,6 +226,7 @@ decode_streamed (GstEncodecDecode * self, const gint32 * ids, gsize frames, gboo
       return GST_FLOW_ERROR;
     }
     self->item_pts = GST_CLOCK_TIME_IS_VALID (pts) ? pts : self->next_pts;
+    self->item_pts += item_shift (self, self->item_pts);
     self->item_samples = 0;
   }
   const gsize hop = (gsize) self->info.hop;
@@ -252,6 +287,8 @@ gst_encodecdecode_sink_event (GstPad * pad, GstObject * parent, GstEvent * event
     case GST_EVENT_FLUSH_STOP:
       self->next_pts = 0;
       self->next_offset = 0;
+      self->shift = 0;
+      self->in_expect = GST_CLOCK_TIME_NONE;
       g_clear_pointer (&self->stream, ag_seanet_stream_free);
       break;
     case GST_EVENT_EOS:
@@ -319,6 +356,7 @@ gst_encodecdecode_chain (GstPad * pad, GstObject * parent, GstBuffer * in)
   gst_buffer_unmap (out, &omap);
   gst_buffer_unmap (in, &imap);
   gboolean marker = GST_BUFFER_FLAG_IS_SET (in, GST_BUFFER_FLAG_MARKER);
+  gboolean discont = GST_BUFFER_FLAG_IS_SET (in, GST_BUFFER_FLAG_DISCONT);
   gst_buffer_unref (in);
   if (rc != 0) {
     gst_buffer_unref (out);
@@ -326,6 +364,11 @@ gst_encodecdecode_chain (GstPad * pad, GstObject * parent, GstBuffer * in)
     return GST_FLOW_ERROR;
   }
   GstClockTime dur = gst_util_uint64_scale (samples, GST_SECOND, self->info.sample_rate);
+  /* a whole item starts where the input does not continue the last one */
+  if (pts != self->in_expect || discont)
+    self->shift = item_shift (self, pts);
+  self->in_expect = marker ? GST_CLOCK_TIME_NONE : pts + dur;
+  pts += self->shift;
   GST_BUFFER_PTS (out) = pts;
   GST_BUFFER_DURATION (out) = dur;
   GST_BUFFER_OFFSET (out) = self->next_offset;
@@ -358,6 +401,9 @@ gst_encodecdecode_change_state (GstElement * element, GstStateChange transition)
     self->have_caps = FALSE;
     self->next_pts = 0;
     self->next_offset = 0;
+    self->shift = 0;
+    self->in_expect = GST_CLOCK_TIME_NONE;
+    g_atomic_int_set (&self->live, FALSE);
   }
   GstStateChangeReturn ret =
       GST_ELEMENT_CLASS (gst_encodecdecode_parent_class)->change_state (element, transition);
@@ -452,6 +498,7 @@ static void
 gst_encodecdecode_init (GstEncodecDecode * self)
 {
   gst_anygpt_shared_instance_init (GST_ELEMENT (self));
+  self->in_expect = GST_CLOCK_TIME_NONE;
   self->sinkpad = gst_pad_new_from_template (gst_element_class_get_pad_template
       (GST_ELEMENT_GET_CLASS (self), "sink"), "sink");
   gst_pad_set_chain_function (self->sinkpad, GST_DEBUG_FUNCPTR (gst_encodecdecode_chain));

@@ -1,6 +1,7 @@
 /* encodecdecode in a GstHarness on the tiny SpeechTokenizer model: sink caps follow the model,
  * output length frames * hop and samples equal to ag_seanet_decode (cpu; vulkan within a
  * tolerance when a device exists), fewer codebooks, timestamps with and without input PTS,
+ * late items moved to now in live pipelines (whole and streamed),
  * hostile buffers (codes out of range, partial frames) as errors, empty buffers.
  *
  * usage: test_encodecdecode SPEECHTOKENIZER.gguf OTHER-ARCH.gguf */
@@ -192,6 +193,76 @@ GST_START_TEST (test_timestamps_without_pts)
 
 GST_END_TEST;
 
+/* Live pipelines: an item whose start has passed when its audio is ready moves to now (so a
+ * syncing sink plays it whole); the rest of the item follows it; on time, or not live: kept. */
+static GstClockTime
+push_pull_pts (GstHarness * h, const gint32 * ids, gsize n, GstClockTime pts, gboolean marker)
+{
+  GstBuffer *b = token_buffer (ids, n, pts);
+  if (marker)
+    GST_BUFFER_FLAG_SET (b, GST_BUFFER_FLAG_MARKER);
+  fail_unless_equals_int (gst_harness_push (h, b), GST_FLOW_OK);
+  GstBuffer *out = NULL;
+  GstClockTime t = GST_CLOCK_TIME_NONE;
+  while ((b = gst_harness_try_pull (h))) {     /* streamed: the item's audio so far */
+    if (!out)
+      t = GST_BUFFER_PTS (b);
+    out = b;
+    gst_buffer_unref (b);
+  }
+  return t;
+}
+
+static void
+check_live_restamp (guint stream_context)
+{
+  gint32 ids[10 * 2];
+  for (gint i = 0; i < 20; i++)
+    ids[i] = (i * 5) % 64;
+  const GstClockTime d = 200 * GST_MSECOND;     /* 10 frames */
+  GstHarness *h = harness_for ("encodecdecode", "cpu", "stream-context", stream_context, NULL);
+  gst_harness_use_testclock (h);
+  gst_harness_set_src_caps (h, token_caps ("speech", 2, 64));
+  gst_harness_set_time (h, 5 * GST_SECOND);
+  /* not live (no latency query said so): a late item keeps its time */
+  fail_unless_equals_uint64 (push_pull_pts (h, ids, 20, 1 * GST_SECOND, TRUE), 1 * GST_SECOND);
+  /* live from here */
+  gst_harness_set_upstream_latency (h, 20 * GST_MSECOND);
+  fail_unless (GST_CLOCK_TIME_IS_VALID (gst_harness_query_latency (h)));
+  /* on time: kept */
+  fail_unless_equals_uint64 (push_pull_pts (h, ids, 20, 10 * GST_SECOND, TRUE), 10 * GST_SECOND);
+  /* 8 s late at 20 s: moved to 20 s; its next part (no MARKER before) follows it, even later */
+  gst_harness_set_time (h, 20 * GST_SECOND);
+  GstClockTime part1 = push_pull_pts (h, ids, 20, 12 * GST_SECOND, FALSE);
+  gst_harness_set_time (h, 21 * GST_SECOND);
+  GstClockTime part2 = push_pull_pts (h, ids, 20, 12 * GST_SECOND + d, TRUE);
+  if (stream_context == 0) {
+    fail_unless_equals_uint64 (part1, 20 * GST_SECOND);
+    fail_unless_equals_uint64 (part2, 20 * GST_SECOND + d);
+  } else {
+    /* streamed: the 4 frames held back come with the end; the item starts at 20 s */
+    fail_unless_equals_uint64 (part1, 20 * GST_SECOND);
+    fail_unless_equals_uint64 (part2, 20 * GST_SECOND + d - 4 * 20 * GST_MSECOND);
+  }
+  /* the next item, late again: moved to now */
+  gst_harness_set_time (h, 30 * GST_SECOND);
+  fail_unless_equals_uint64 (push_pull_pts (h, ids, 20, 25 * GST_SECOND, TRUE), 30 * GST_SECOND);
+  /* a flush forgets the shift; an item on time afterwards keeps its time */
+  fail_unless (gst_harness_push_event (h, gst_event_new_flush_start ()));
+  fail_unless (gst_harness_push_event (h, gst_event_new_flush_stop (TRUE)));
+  gst_harness_set_src_caps (h, token_caps ("speech", 2, 64));
+  fail_unless_equals_uint64 (push_pull_pts (h, ids, 20, 40 * GST_SECOND, TRUE), 40 * GST_SECOND);
+  harness_teardown (h);
+}
+
+GST_START_TEST (test_live_restamp)
+{
+  check_live_restamp (0);
+  check_live_restamp (8);
+}
+
+GST_END_TEST;
+
 static void
 check_hostile (const gint32 * ids, gsize n_bytes, const gchar * expect)
 {
@@ -240,6 +311,7 @@ encodecdecode_suite (void)
   tcase_add_test (tc, test_decode_cpu);
   tcase_add_test (tc, test_decode_vulkan);
   tcase_add_test (tc, test_timestamps_without_pts);
+  tcase_add_test (tc, test_live_restamp);
   tcase_add_test (tc, test_hostile);
   return s;
 }

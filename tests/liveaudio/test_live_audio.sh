@@ -137,9 +137,9 @@ read -r r1 r2 < <(runs B | tr '\n' ' ')
 s1=$(samples "$tmp/B.msg" | head -1)
 check "B: barge-in cut the first reply's audio short (${r1:-?} s played of $("$py" -c "print(${s1:-0} / 16000)") s)" \
   '"$py" -c "import sys; sys.exit(0 if float(sys.argv[1]) + 1.0 < int(sys.argv[2]) / 16000 else 1)" "${r1:-99}" "${s1:-0}"'
-# (0.35 s: after a barge-in the next reply is stamped when anygptllm pushes it, and SoundStorm +
-# decode take ~0.25 s more on the demo models, so the sink clips that much of its start: a known
-# bug, see README "Live audio")
-check "B: the second reply played whole but its first 0.35 s (${r2:-?} s)" \
-  '"$py" -c "import sys; sys.exit(0 if abs(float(sys.argv[1]) - int(sys.argv[2]) / 16000) <= 0.35 else 1)" "${r2:-0}" "${long:-0}"'
+# (the reply after a barge-in is stamped when anygptllm pushes it, ~0.25 s before its audio exists
+# on the demo models; encodecdecode moves a late item to now in a live pipeline, so none of it is
+# clipped: the same 0.15 s as in A)
+check "B: the second reply played whole (${r2:-?} s)" \
+  '"$py" -c "import sys; sys.exit(0 if abs(float(sys.argv[1]) - int(sys.argv[2]) / 16000) <= 0.15 else 1)" "${r2:-0}" "${long:-0}"'
 exit $fail
