@@ -43,3 +43,14 @@ gst_anygpt_latency_query (GstAnygptLatency * l, GstPad * sinkpad, GstQuery * que
       max_unbounded);
   return TRUE;
 }
+
+gboolean
+gst_anygpt_upstream_is_live (GstPad * sinkpad)
+{
+  GstQuery *q = gst_query_new_latency ();
+  gboolean live = FALSE;
+  if (gst_pad_peer_query (sinkpad, q))
+    gst_query_parse_latency (q, &live, NULL, NULL);
+  gst_query_unref (q);
+  return live;
+}

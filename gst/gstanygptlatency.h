@@ -33,6 +33,9 @@ gboolean gst_anygpt_latency_query (GstAnygptLatency * l, GstPad * sinkpad, GstQu
  * to the minimum and to the maximum (or make the maximum unbounded). Returns live. */
 gboolean gst_anygpt_latency_add (GstQuery * query, GstClockTime add, gboolean max_unbounded);
 
+/* Whether what feeds sinkpad is live (its peer answers a latency query with live = TRUE). */
+gboolean gst_anygpt_upstream_is_live (GstPad * sinkpad);
+
 G_END_DECLS
 
 #endif

@@ -307,17 +307,6 @@ gst_anygpt_llm_request_free (GstAnygptLlmRequest * r)
 
 /* ---- request queue ---- */
 
-static gboolean
-upstream_is_live (GstPad * sinkpad)
-{
-  GstQuery *q = gst_query_new_latency ();
-  gboolean live = FALSE;
-  if (gst_pad_peer_query (sinkpad, q))
-    gst_query_parse_latency (q, &live, NULL, NULL);
-  gst_query_unref (q);
-  return live;
-}
-
 /* Monotonic time (us) at which the speech of r began: from its PTS (running time) on the
  * pipeline clock when it lies in the past (a live source), else its arrival minus its duration
  * (the latest it can have begun). */
@@ -349,7 +338,7 @@ effective_duplex (GstAnygptLlm * self, GstPad * pad)
   GST_OBJECT_UNLOCK (self);
   if (duplex != GST_ANYGPT_LLM_DUPLEX_AUTO)
     return duplex;
-  return task == AG_TASK_CAPTION && upstream_is_live (pad) ? GST_ANYGPT_LLM_DUPLEX_NEWEST :
+  return task == AG_TASK_CAPTION && gst_anygpt_upstream_is_live (pad) ? GST_ANYGPT_LLM_DUPLEX_NEWEST :
       GST_ANYGPT_LLM_DUPLEX_QUEUE;
 }
 
@@ -378,7 +367,7 @@ queue_push (GstAnygptLlm * self, GstAnygptLlmRequest * r, GstPad * pad, gboolean
   GArray *superseded = NULL;    /* newest: the times of the waiting requests r replaces */
   guint n_dropped = 0;
   if (pad && r->kind != GST_ANYGPT_LLM_REQ_EOS)
-    r->live = upstream_is_live (pad);
+    r->live = gst_anygpt_upstream_is_live (pad);
   /* half-duplex: when the request's speech began (the clock is not taken under the lock) */
   gint64 began_us = duplex == GST_ANYGPT_LLM_DUPLEX_HALF && r->kind != GST_ANYGPT_LLM_REQ_EOS ?
       request_began_us (self, r, g_get_monotonic_time ()) : G_MAXINT64;

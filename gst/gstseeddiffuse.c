@@ -79,6 +79,7 @@
 #include <gst/video/video.h>
 
 #include "gstanygptcore.h"
+#include "gstanygptlatency.h"
 #include "gstanygptshared.h"
 #include "gstanygptimageelements.h"
 
@@ -447,17 +448,6 @@ src_activate_mode (GstPad * pad, GstObject * parent, GstPadMode mode, gboolean a
 
 /* ---- sink pad ---- */
 
-static gboolean
-upstream_is_live (GstSeedDiffuse * self)
-{
-  GstQuery *q = gst_query_new_latency ();
-  gboolean live = FALSE;
-  if (gst_pad_peer_query (self->sinkpad, q))
-    gst_query_parse_latency (q, &live, NULL, NULL);
-  gst_query_unref (q);
-  return live;
-}
-
 /* The item's codes into it, or a warning naming what is wrong (FALSE). */
 static gboolean
 read_item (GstSeedDiffuse * self, GstBuffer * buf, Item * it)
@@ -522,7 +512,7 @@ gst_seed_diffuse_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
     return ret;
   }
   if (self->live < 0)
-    self->live = upstream_is_live (self);
+    self->live = gst_anygpt_upstream_is_live (self->sinkpad);
 
   Item *replaced = NULL;
   g_mutex_lock (&self->lock);

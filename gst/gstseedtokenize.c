@@ -361,17 +361,6 @@ src_activate_mode (GstPad * pad, GstObject * parent, GstPadMode mode, gboolean a
 
 /* ---- sink pad ---- */
 
-static gboolean
-upstream_is_live (GstSeedTokenize * self)
-{
-  GstQuery *q = gst_query_new_latency ();
-  gboolean live = FALSE;
-  if (gst_pad_peer_query (self->sinkpad, q))
-    gst_query_parse_latency (q, &live, NULL, NULL);
-  gst_query_unref (q);
-  return live;
-}
-
 /* Whether the frame at running time rt is one the interval selects (see the doc block). */
 static gboolean
 frame_selected (GstSeedTokenize * self, GstClockTime rt)
@@ -411,7 +400,7 @@ gst_seed_tokenize_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
     return ret;
   }
   if (self->live < 0)
-    self->live = upstream_is_live (self);
+    self->live = gst_anygpt_upstream_is_live (self->sinkpad);
 
   Item *it = g_new0 (Item, 1);
   it->frame = buf;

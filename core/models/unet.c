@@ -334,17 +334,10 @@ fail:
     return -1;
 }
 
-/* Give the compute buffer back (after every evaluation: the VAE decode that follows the last
- * step must not find the UNet's activations still held; planning again costs ~1 ms). */
+/* The compute buffer goes back after every evaluation (planning again costs ~1 ms). */
 static int release(ag_unet *u)
 {
-    ag_graph_free(u->g);
-    u->g = NULL;
-    ag_allocator_free(u->alloc);
-    u->alloc = ag_allocator_new(u->be);
-    if (!u->alloc)
-        ag_set_error("out of memory");
-    return u->alloc ? 0 : -1;
+    return ub_release(&u->g, &u->alloc, u->be);
 }
 
 /* ---------------------------------------------------------------- API */

@@ -209,3 +209,14 @@ ag_tensor *ub_attention(ub_ctx *b, ag_tensor *q, ag_tensor *k, ag_tensor *v, int
     }
     return out;
 }
+
+int ub_release(ag_graph **g, ag_allocator **alloc, ag_backend *be)
+{
+    ag_graph_free(*g);
+    *g = NULL;
+    ag_allocator_free(*alloc);
+    *alloc = ag_allocator_new(be);
+    if (!*alloc)
+        ag_set_error("out of memory");
+    return *alloc ? 0 : -1;
+}

@@ -49,4 +49,9 @@ ag_tensor *ub_from_tokens(ub_ctx *b, ag_tensor *t, int64_t w, int64_t h, int64_t
 ag_tensor *ub_attention(ub_ctx *b, ag_tensor *q, ag_tensor *k, ag_tensor *v, int64_t heads, int64_t nq, int64_t nk,
                         int64_t batch);
 
+/* Give a model's compute buffer back between runs (the UNet after every evaluation, the VAE after
+ * every decode: one must not find the other's activations still held): frees *g, replaces *alloc
+ * with an empty allocator on be. 0, or -1 out of memory. */
+int ub_release(ag_graph **g, ag_allocator **alloc, ag_backend *be);
+
 #endif

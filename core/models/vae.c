@@ -171,16 +171,10 @@ fail:
     return -1;
 }
 
-/* Give the compute buffer back after every decode (one per image: ~1.7 GB at 768x768). */
+/* The compute buffer goes back after every decode (one per image: ~1.7 GB at 768x768). */
 static int release(ag_vae_decoder *v)
 {
-    ag_graph_free(v->g);
-    v->g = NULL;
-    ag_allocator_free(v->alloc);
-    v->alloc = ag_allocator_new(v->be);
-    if (!v->alloc)
-        ag_set_error("out of memory");
-    return v->alloc ? 0 : -1;
+    return ub_release(&v->g, &v->alloc, v->be);
 }
 
 ag_vae_decoder *ag_vae_decoder_new(ag_backend *be, ag_weights *w)
