@@ -19,6 +19,7 @@
 # Inputs that crash become regression inputs: tests/fuzz/regress/TARGET/NAME (replayed in every
 # build by suite 'fuzz', also without clang) once the reader is fixed.
 set -uo pipefail
+self=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 cd "$(dirname "$0")/.."
 B=${AG_FUZZ_BUILD:-build-fuzz}
 
@@ -127,12 +128,9 @@ ci)
   # only what the fuzz targets need: the core, the converter readers, the plugin, and the test
   # fixtures no other build has made
   ninja -C "$B" -j"$(nproc)" $(targets | sed 's|^|tests/fuzz/fuzz_|') gst/libgstanygpt.so $(missing_fixtures) || exit 1
-  # each run first executes its committed corpus and regression inputs (the replay), then fuzzes
-  fail=0
-  for t in $(targets); do
-    "$0" run "$t" "$secs" || fail=1
-  done
-  exit $fail
+  # each run first executes its committed corpus and regression inputs (the replay), then fuzzes;
+  # a libFuzzer run is one thread, so as many run at once as there are cores
+  targets | xargs -P "$(nproc)" -I{} "$self" run {} "$secs" || exit 1
   ;;
 *)
   sed -n '2,22p' "$0"

@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 asan=1
 [ "${1:-}" = "--no-asan" ] && asan=0
 jobs=$(nproc 2>/dev/null || echo 2)
+# Tests run side by side, one per core (AG_TEST_JOBS to change); those that time real-time
+# behaviour or fill every core are marked is_parallel : false in their meson.build and run alone.
+test_jobs=${AG_TEST_JOBS:-$jobs}
 
 # Vulkan must really run in CI: the op tests fail instead of skipping when no device is found.
 export AG_REQUIRE_VULKAN=${AG_REQUIRE_VULKAN:-1}
@@ -22,7 +25,7 @@ run_suite() { # name builddir meson-args...
   ninja -C "$dir" -j"$jobs" || { failed=$((failed + 1)); failures+=("$name: build"); return; }
   echo "=== $name: test"
   rm -f "$dir/meson-logs/testlog.json"
-  meson test -C "$dir" --print-errorlogs --num-processes 1 --timeout-multiplier "${AG_TIMEOUT_MULT:-3}"
+  meson test -C "$dir" --print-errorlogs --num-processes "$test_jobs" --timeout-multiplier "${AG_TIMEOUT_MULT:-3}"
   local log="$dir/meson-logs/testlog.json"
   if [ -f "$log" ]; then
     local p f s
@@ -43,13 +46,14 @@ for line in open(sys.argv[1]):
 
 run_suite "release" build-test
 
-# Element tests under valgrind: definite leaks and invalid accesses fail the run.
+# Element tests under valgrind: definite leaks and invalid accesses fail the run. Valgrind runs a
+# program's threads one at a time, so one test per core costs each test nothing.
 if command -v valgrind >/dev/null && [ -f build-test/build.ninja ]; then
   echo "=== valgrind: element tests"
   supp=/usr/share/glib-2.0/valgrind/glib.supp
   wrap="valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite"
   [ -f "$supp" ] && wrap="$wrap --suppressions=$supp"
-  if meson test -C build-test --suite gst --print-errorlogs --num-processes 1 --timeout-multiplier 10 \
+  if meson test -C build-test --suite gst --print-errorlogs --num-processes "$test_jobs" --timeout-multiplier 10 \
       --wrap="$wrap" --logbase valgrind; then
     passed=$((passed + 1))
   else
