@@ -23,7 +23,9 @@
 #define F16_TILE_BYTES (1u << 20)
 #define PRIV_M 4          /* up to this many activation rows: prepared privately by each thread */
 #define PACK_MIN_M 8      /* from this many rows, weights not packed yet are packed per chunk */
-#define GEMV_GROUPS 4     /* row groups per work item with few activation rows (64 rows) */
+#define GEMV_GROUPS 16    /* row groups per work item with few activation rows (256 rows): long runs
+                             for the prefetchers; 7B Q4_0 decode 9.40 -> 10.04 tok/s vs 4 groups
+                             (5 alternating pairs, each won) */
 #define GEMM_GROUPS 4     /* row groups per work item of the GEMM: ~150-400 KB, kept in L2 */
 
 #define FPACK_MIN_M 16    /* F16/F32 weights not packed yet: packed per chunk from this many rows */
