@@ -25,7 +25,7 @@
 #define PACK_MIN_M 8      /* from this many rows, weights not packed yet are packed per chunk */
 #define GEMV_GROUPS 16    /* row groups per work item with few activation rows (256 rows): long runs
                              for the prefetchers; 7B Q4_0 decode 9.40 -> 10.04 tok/s vs 4 groups
-                             (5 alternating pairs, each won) */
+                             (5 alternating pairs, each won); fewer where threads would idle */
 #define GEMM_GROUPS 4     /* row groups per work item of the GEMM: ~150-400 KB, kept in L2 */
 
 #define FPACK_MIN_M 16    /* F16/F32 weights not packed yet: packed per chunk from this many rows */
@@ -178,7 +178,10 @@ static void mm_packed(const cpu_params *p, ag_tensor *node)
     const void *packed = p->plan->packed;
     const size_t gbytes = ag_packed_size(wt, AG_PACK_ROWS, K);
     const int64_t ngroups = (N + AG_PACK_ROWS - 1) / AG_PACK_ROWS;
-    const int64_t G = priv ? GEMV_GROUPS : GEMM_GROUPS;
+    int64_t G = priv ? GEMV_GROUPS : GEMM_GROUPS;
+    /* long runs, but still ~4 items a thread so that many threads share a small matrix */
+    while (priv && G > 1 && (ngroups + G - 1) / G < 4 * p->nth)
+        G /= 2;
     const int64_t ngc = (ngroups + G - 1) / G;
     /* too few weight chunks to keep every thread busy: split the activation rows too */
     int64_t nmc = 1;
