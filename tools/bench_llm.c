@@ -5,7 +5,9 @@
  * peak RSS, and the memory-bandwidth bounds of decode: bytes read per token (every weight matrix
  * except the embedding table, of which one row is read, plus the KV cache) over the bandwidth
  * measured in this run with the same thread count, twice: the plain streaming read pass
- * anygpt-bench-matvec measures (decode only reads: the strict bound) and memcpy. --ctx0 also times decode from an
+ * anygpt-bench-matvec measures (decode only reads: the strict bound) and memcpy; then 16 more
+ * decode steps, each followed by a read pass over one token's bytes, give the share of the read
+ * bound under the same conditions (see paired_share). --ctx0 also times decode from an
  * empty cache (what llama-bench's tg test measures).
  * --greedy 1,37,250 instead prints the --gen greedy (argmax) continuation of those token ids,
  * to compare token for token with llama.cpp on the same file. */
@@ -124,40 +126,40 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Bytes read per second by n_threads threads streaming n bytes, reps passes: the best pass is
- * returned, the median and the slowest in *median and *worst (NULL: not wanted). 0 when the
- * buffer cannot be had. */
-static double read_bandwidth(int n_threads, size_t n, int reps, double *median, double *worst)
+/* Seconds n_threads threads take to stream the n bytes at a once. */
+static double read_pass(const char *a, size_t n, int n_threads)
 {
-    char *a = malloc(n);
-    if (!a)
-        return 0.0;
-    memset(a, 1, n);
-    double dts[16];
     read_job jobs[64];
     pthread_t th[64];
     if (n_threads > 64)
         n_threads = 64;
-    if (reps > 16)
-        reps = 16;
-    for (int rep = 0; rep < reps; rep++) {
-        double t0 = now_s();
-        size_t per = n / (size_t)n_threads / 4096 * 4096;
-        for (int i = 0; i < n_threads; i++) {
-            jobs[i] = (read_job){a + per * (size_t)i, i == n_threads - 1 ? n - per * (size_t)i : per, 0};
-            pthread_create(&th[i], NULL, read_worker, &jobs[i]);
-        }
-        for (int i = 0; i < n_threads; i++)
-            pthread_join(th[i], NULL);
-        dts[rep] = now_s() - t0;
+    const double t0 = now_s();
+    const size_t per = n / (size_t)n_threads / 4096 * 4096;
+    for (int i = 0; i < n_threads; i++) {
+        jobs[i] = (read_job){a + per * (size_t)i, i == n_threads - 1 ? n - per * (size_t)i : per, 0};
+        pthread_create(&th[i], NULL, read_worker, &jobs[i]);
+    }
+    for (int i = 0; i < n_threads; i++)
+        pthread_join(th[i], NULL);
+    return now_s() - t0;
+}
+
+/* Bytes read per second by n_threads threads streaming 512 MiB; best of 5. */
+static double read_bandwidth(int n_threads)
+{
+    const size_t n = (size_t)512 << 20;
+    char *a = malloc(n);
+    if (!a)
+        return 0.0;
+    memset(a, 1, n);
+    double best = 1e30;
+    for (int rep = 0; rep < 5; rep++) {
+        const double dt = read_pass(a, n, n_threads);
+        if (dt < best)
+            best = dt;
     }
     free(a);
-    qsort(dts, (size_t)reps, sizeof dts[0], cmp_double);
-    if (median)
-        *median = (double)n / dts[reps / 2];
-    if (worst)
-        *worst = (double)n / dts[reps - 1];
-    return (double)n / dts[0];
+    return (double)n / best;
 }
 
 /* fp32 FMA peak of n_threads threads: independent chains of fused multiply-adds on the widest
@@ -310,6 +312,42 @@ static int decode_run(ag_llama *m, int n_gen, int32_t vocab, uint64_t *rs, float
     return 0;
 }
 
+/* The read bound's bandwidth, measured beside the decode it bounds. This VM's memory bandwidth
+ * comes in bursts and moves by +-30% from one second to the next, so a read pass at another
+ * moment says little about a decode. Here decode steps alternate with read passes over one
+ * token's bytes (up to 4 GiB): each step and the pass after it meet the same conditions, and the
+ * step's share of the bound is the pass's bytes per second over the step's. Median and quartiles
+ * of PAIRS pairs; the median read bandwidth in *bw. */
+#define PAIRS 16
+static int paired_share(ag_llama *m, int threads, double tok_bytes, int32_t vocab, uint64_t *rs, float *logits,
+                        double share[3], double *bw)
+{
+    const size_t n = tok_bytes < (double)((size_t)4 << 30) ? (size_t)tok_bytes / 4096 * 4096 : (size_t)4 << 30;
+    char *a = malloc(n);
+    if (!a)
+        return -1;
+    memset(a, 1, n);
+    double sh[PAIRS], rb[PAIRS];
+    for (int i = 0; i < PAIRS; i++) {
+        double t_step = 0.0;
+        if (decode_run(m, 1, vocab, rs, logits, &t_step)) {
+            free(a);
+            return -1;
+        }
+        const double t_read = read_pass(a, n, threads);
+        rb[i] = (double)n / t_read;
+        sh[i] = (tok_bytes / t_step) / rb[i];
+    }
+    free(a);
+    qsort(sh, PAIRS, sizeof sh[0], cmp_double);
+    qsort(rb, PAIRS, sizeof rb[0], cmp_double);
+    share[0] = sh[PAIRS / 4];
+    share[1] = sh[PAIRS / 2];
+    share[2] = sh[PAIRS - 1 - PAIRS / 4];
+    *bw = rb[PAIRS / 2];
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *path = NULL, *device = "cpu";
@@ -351,7 +389,7 @@ int main(int argc, char **argv)
         return 1;
     }
     double t0 = now_s();
-    ag_llama *m = ag_llama_load(be, path, n_prompt + n_gen + 8, AG_TYPE_F16, NULL, NULL);
+    ag_llama *m = ag_llama_load(be, path, n_prompt + n_gen + PAIRS + 8, AG_TYPE_F16, NULL, NULL);
     if (!m) {
         fprintf(stderr, "%s: %s\n", path, ag_last_error());
         ag_backend_free(be);
@@ -393,13 +431,21 @@ int main(int argc, char **argv)
     if (decode_run(m, n_gen, hp->n_vocab, &rs, logits, &t_tg))
         goto fail;
     const double t_dec1 = now_s();
+    /* RSS first: the bandwidth tests' buffers must not count */
+    long rss_kb = peak_rss_kb();
+    double embd_row = 0.0;
+    const double wbytes = weight_bytes_per_token(path, &embd_row);
+    const double head_dim = (double)hp->n_embd / hp->n_head;
+    const double kv_per_pos = 2.0 * hp->n_layer * hp->n_head_kv * head_dim * 2.0; /* F16 K and V */
+    double share[3] = {0}, pbw = 0.0;
+    const int paired = cpu ? paired_share(m, threads, wbytes + kv_per_pos * (n_prompt + n_gen + PAIRS / 2.0), hp->n_vocab,
+                                          &rs, logits, share, &pbw)
+                           : 1;
     double t_tg0 = 0.0;
     if (ctx0 && (ag_llama_truncate(m, 0) || decode_run(m, n_gen, hp->n_vocab, &rs, logits, &t_tg0)))
         goto fail;
 
-    /* RSS first: the bandwidth tests' buffers must not count */
-    long rss_kb = peak_rss_kb();
-    double bw = memcpy_bandwidth(threads), rbw = read_bandwidth(threads, (size_t)512 << 20, 5, NULL, NULL);
+    double bw = memcpy_bandwidth(threads), rbw = read_bandwidth(threads);
     int lanes = 0;
     const double peak = fp32_peak(threads, &lanes);
     /* prefill arithmetic: every layer matrix for each token, attention's QK^T and PV over the
@@ -408,23 +454,11 @@ int main(int argc, char **argv)
     const double layer_params = 2.0 * dim * dim + 2.0 * dim * kvd + 3.0 * dim * hp->n_ff;
     const double pp_flop = 2.0 * layer_params * hp->n_layer * n_prompt +
                            4.0 * hp->n_layer * dim * (double)n_prompt * (n_prompt + 1) / 2.0 + 2.0 * dim * hp->n_vocab;
-    double embd_row = 0.0;
-    double wbytes = weight_bytes_per_token(path, &embd_row);
-    /* KV read per step, F16 K and V over the mean context of the decode run */
-    double head_dim = (double)hp->n_embd / hp->n_head;
-    double kv_per_pos = 2.0 * hp->n_layer * hp->n_head_kv * head_dim * 2.0;
+    /* KV read per step over the mean context of the decode run */
     double kv_bytes = kv_per_pos * (n_prompt + n_gen / 2.0);
     double tg = n_gen / t_tg;
     double bound_w = bw / wbytes, bound_wkv = bw / (wbytes + kv_bytes);
     double rbound_w = rbw / wbytes, rbound_wkv = rbw / (wbytes + kv_bytes);
-    /* The 512 MiB passes take ~10 ms each and the best one counts: on a VM whose bandwidth comes
-     * in bursts that overstates what a decode, ~100 ms a token for seconds, can get. So also read
-     * one token's bytes per pass (up to 4 GiB), 9 passes, and give the median. */
-    const double tok_bytes = wbytes + kv_bytes;
-    const size_t tok_n = tok_bytes < (double)((size_t)4 << 30) ? (size_t)tok_bytes / 4096 * 4096 : (size_t)4 << 30;
-    double tok_med = 0.0, tok_worst = 0.0;
-    const double tok_best = cpu ? read_bandwidth(threads, tok_n, 9, &tok_med, &tok_worst) : 0.0;
-
     printf("model       %s (%d layers, dim %d, ff %d, vocab %d)\n", path, hp->n_layer, hp->n_embd, hp->n_ff,
            hp->n_vocab);
     printf("device      %s (%s), threads %d\n", ag_backend_name(be), ag_backend_device_name(be), threads);
@@ -445,11 +479,10 @@ int main(int argc, char **argv)
     printf("bytes/token %.1f MB weights + %.1f MB KV cache (F16, mean ctx)\n", wbytes / 1e6, kv_bytes / 1e6);
     printf("read bound  %.2f tok/s weights only (ours %.0f%%), %.2f tok/s weights+KV (ours %.0f%%)\n", rbound_w,
            100.0 * tg / rbound_w, rbound_wkv, 100.0 * tg / rbound_wkv);
-    if (tok_best > 0)
-        printf("read tok    %.2f GB/s median of 9 passes over %.0f MB (one token's bytes; best %.2f, slowest %.2f): "
-               "bound %.2f tok/s weights+KV (ours %.0f%%)\n",
-               tok_med / 1e9, (double)tok_n / 1e6, tok_best / 1e9, tok_worst / 1e9, tok_med / tok_bytes,
-               100.0 * tg / (tok_med / tok_bytes));
+    if (paired == 0)
+        printf("read paired %.0f%% of the read bound (quartiles %.0f-%.0f%%) in %d decode steps each followed by a "
+               "read pass over one token's bytes (median %.2f GB/s)\n",
+               100.0 * share[1], 100.0 * share[0], 100.0 * share[2], PAIRS, pbw / 1e9);
     printf("memcpy bound %.2f tok/s weights only (ours %.0f%%), %.2f tok/s weights+KV (ours %.0f%%)\n", bound_w,
            100.0 * tg / bound_w, bound_wkv, 100.0 * tg / bound_wkv);
     /* CLOCK_MONOTONIC, as `perf record -k mono` stamps samples: `perf report --time A,B` */
