@@ -104,110 +104,146 @@ AI vi v_bcst(const int8_t *p)
     return v_set32(x);
 }
 
-/* R activation rows times LANES weight rows (lanes half*LANES.. of one group), every block.
- * R, q4 and half are compile-time constants after inlining. */
-AI void tile(int64_t K, const uint8_t *grp, size_t bb, const int8_t *act, size_t astride, float *out, size_t ldo,
-             int nvalid, const int R, const int q4, const int half)
+/* R activation rows times LANES weight rows (lanes half*LANES.. of one group), every block; with
+ * G = 2 (matvec only, R = 1) also the same lanes of the next group, gstride bytes on, in the same
+ * pass: the activation pieces are broadcast once for both, and two weight streams are in flight
+ * (a matvec is bound by the misses a core keeps in flight, not by arithmetic: in L2 this kernel
+ * streams ~100 GB/s a thread, from DRAM ~70% of a plain read pass; in pairs 7B Q4_0 decode on one
+ * thread went from 62-71% to 71-80% of the read bound measured beside it, 3 alternating runs).
+ * R, G, q4 and half are compile-time constants after inlining. */
+AI void tile(int64_t K, const uint8_t *grp, size_t gstride, size_t bb, const int8_t *act, size_t astride, float *out,
+             size_t ldo, const int *nvalid, const int R, const int G, const int q4, const int half)
 {
     const int64_t nb = K / 32;
     const int8_t *a[MR];
     const float *da[MR];
     const int32_t *corr[MR];
-    vf accf[MR];
+    vf accf[2][MR];
     for (int r = 0; r < R; r++) {
         a[r] = act + (size_t)r * astride;
         da[r] = (const float *)(a[r] + K);
         corr[r] = (const int32_t *)(da[r] + nb);
-        accf[r] = v_fzero();
+        for (int j = 0; j < G; j++)
+            accf[j][r] = v_fzero();
     }
     const vi m4 = v_set8(0x0f);
 #if !defined(AG_VNNI)
     const vi ones = v_set16(1);
 #endif
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *p = grp + (size_t)b * bb;
-        const uint8_t *q = p + 2 * AG_PACK_ROWS + half * LANES * 4;
-        if (R == 1 && half == 0) /* a matvec streams the groups: ask for them 8 KiB ahead */
-            for (size_t o = 0; o < bb; o += 64)
-                _mm_prefetch((const char *)p + GEMV_PREFETCH + o, _MM_HINT_T1);
-        vi acc[MR];
+        const uint8_t *p[2], *q[2];
+        for (int j = 0; j < G; j++) {
+            p[j] = grp + (size_t)j * gstride + (size_t)b * bb;
+            q[j] = p[j] + 2 * AG_PACK_ROWS + half * LANES * 4;
+            if (R == 1 && half == 0) /* a matvec streams the groups: ask for them 8 KiB ahead */
+                for (size_t o = 0; o < bb; o += 64)
+                    _mm_prefetch((const char *)p[j] + GEMV_PREFETCH + o, _MM_HINT_T1);
+        }
+        vi acc[2][MR];
 #if defined(AG_VNNI)
         for (int r = 0; r < R; r++)
-            acc[r] = v_set32(corr[r][b]);
+            for (int j = 0; j < G; j++)
+                acc[j][r] = v_set32(corr[r][b]);
         if (q4) {
-            for (int c = 0; c < 4; c++) {
-                const vi raw = v_load(q + 64 * c);
-                const vi lo = v_and(raw, m4), hi = v_and(v_srl4(raw), m4);
+            for (int c = 0; c < 4; c++)
                 for (int r = 0; r < R; r++) {
-                    acc[r] = v_dpbusd(acc[r], lo, v_bcst(a[r] + 32 * b + 4 * c));
-                    acc[r] = v_dpbusd(acc[r], hi, v_bcst(a[r] + 32 * b + 16 + 4 * c));
+                    const vi ylo = v_bcst(a[r] + 32 * b + 4 * c), yhi = v_bcst(a[r] + 32 * b + 16 + 4 * c);
+                    for (int j = 0; j < G; j++) {
+                        const vi raw = v_load(q[j] + 64 * c);
+                        acc[j][r] = v_dpbusd(acc[j][r], v_and(raw, m4), ylo);
+                        acc[j][r] = v_dpbusd(acc[j][r], v_and(v_srl4(raw), m4), yhi);
+                    }
                 }
-            }
         } else {
-            for (int c = 0; c < 8; c++) {
-                const vi w = v_load(q + 64 * c);
-                for (int r = 0; r < R; r++)
-                    acc[r] = v_dpbusd(acc[r], w, v_bcst(a[r] + 32 * b + 4 * c));
-            }
+            for (int c = 0; c < 8; c++)
+                for (int r = 0; r < R; r++) {
+                    const vi y = v_bcst(a[r] + 32 * b + 4 * c);
+                    for (int j = 0; j < G; j++)
+                        acc[j][r] = v_dpbusd(acc[j][r], v_load(q[j] + 64 * c), y);
+                }
         }
 #else
-        vi slo[MR], shi[MR];
+        vi slo[2][MR], shi[2][MR];
         for (int r = 0; r < R; r++)
-            slo[r] = shi[r] = v_zero();
+            for (int j = 0; j < G; j++)
+                slo[j][r] = shi[j][r] = v_zero();
         if (q4) {
-            for (int c = 0; c < 4; c++) {
-                const vi raw = v_load(q + 64 * c);
-                const vi lo = v_and(raw, m4), hi = v_and(v_srl4(raw), m4);
+            for (int c = 0; c < 4; c++)
                 for (int r = 0; r < R; r++) {
-                    slo[r] = v_add16(slo[r], v_maddubs(lo, v_bcst(a[r] + 32 * b + 4 * c)));
-                    shi[r] = v_add16(shi[r], v_maddubs(hi, v_bcst(a[r] + 32 * b + 16 + 4 * c)));
+                    const vi ylo = v_bcst(a[r] + 32 * b + 4 * c), yhi = v_bcst(a[r] + 32 * b + 16 + 4 * c);
+                    for (int j = 0; j < G; j++) {
+                        const vi raw = v_load(q[j] + 64 * c);
+                        slo[j][r] = v_add16(slo[j][r], v_maddubs(v_and(raw, m4), ylo));
+                        shi[j][r] = v_add16(shi[j][r], v_maddubs(v_and(v_srl4(raw), m4), yhi));
+                    }
                 }
-            }
             for (int r = 0; r < R; r++)
-                acc[r] = v_add32(v_madd(v_add16(slo[r], shi[r]), ones), v_set32(corr[r][b]));
+                for (int j = 0; j < G; j++)
+                    acc[j][r] = v_add32(v_madd(v_add16(slo[j][r], shi[j][r]), ones), v_set32(corr[r][b]));
         } else {
             /* q + 128 = 16 * hi + lo, each nibble dotted on its own (vpmaddubsw would saturate on bytes) */
             const vi sixteen = v_set16(16);
-            for (int c = 0; c < 8; c++) {
-                const vi u = v_load(q + 64 * c);
-                const vi lo = v_and(u, m4), hi = v_and(v_srl4(u), m4);
+            for (int c = 0; c < 8; c++)
                 for (int r = 0; r < R; r++) {
                     const vi y = v_bcst(a[r] + 32 * b + 4 * c);
-                    slo[r] = v_add16(slo[r], v_maddubs(lo, y));
-                    shi[r] = v_add16(shi[r], v_maddubs(hi, y));
+                    for (int j = 0; j < G; j++) {
+                        const vi u = v_load(q[j] + 64 * c);
+                        slo[j][r] = v_add16(slo[j][r], v_maddubs(v_and(u, m4), y));
+                        shi[j][r] = v_add16(shi[j][r], v_maddubs(v_and(v_srl4(u), m4), y));
+                    }
                 }
-            }
             for (int r = 0; r < R; r++)
-                acc[r] = v_add32(v_add32(v_madd(shi[r], sixteen), v_madd(slo[r], ones)), v_set32(corr[r][b]));
+                for (int j = 0; j < G; j++)
+                    acc[j][r] = v_add32(v_add32(v_madd(shi[j][r], sixteen), v_madd(slo[j][r], ones)),
+                                        v_set32(corr[r][b]));
         }
 #endif
-        const vf sc = v_scales(p + half * LANES * 2);
-        for (int r = 0; r < R; r++)
-            accf[r] = v_fma(v_cvt(acc[r]), v_mul(sc, v_fset(da[r][b])), accf[r]);
+        for (int j = 0; j < G; j++) {
+            const vf sc = v_scales(p[j] + half * LANES * 2);
+            for (int r = 0; r < R; r++)
+                accf[j][r] = v_fma(v_cvt(acc[j][r]), v_mul(sc, v_fset(da[r][b])), accf[j][r]);
+        }
     }
-    for (int r = 0; r < R; r++)
-        v_store(out + (size_t)r * ldo, accf[r], nvalid);
+    for (int j = 0; j < G; j++)
+        for (int r = 0; r < R; r++)
+            v_store(out + (size_t)j * AG_PACK_ROWS + (size_t)r * ldo, accf[j][r], nvalid[j]);
 }
 
-/* Every group (and half) for an R-row activation tile. */
+/* Every group (and half) for an R-row activation tile; a matvec (R = 1) takes the groups two
+ * at a time. */
 AI void tiles(int64_t K, const uint8_t *groups, int64_t n_rows, const int8_t *act, size_t astride, float *out,
               size_t ldo, const int R, const int q4)
 {
     const size_t bb = q4 ? AG_PACK_ROWS * sizeof(ag_block_q4_0) : AG_PACK_ROWS * sizeof(ag_block_q8_0);
     const size_t gbytes = (size_t)(K / 32) * bb;
-    for (int64_t n0 = 0; n0 < n_rows; n0 += AG_PACK_ROWS) {
+    for (int64_t n0 = 0; n0 < n_rows;) {
         const uint8_t *g = groups + (size_t)(n0 / AG_PACK_ROWS) * gbytes;
+        const int two = R == 1 && n_rows - n0 > AG_PACK_ROWS;
         for (int h = 0; h < AG_PACK_ROWS / LANES; h++) {
-            const int64_t left = n_rows - n0 - h * LANES;
-            if (left <= 0)
+            int nv[2];
+            for (int j = 0; j < 2; j++) {
+                const int64_t left = n_rows - n0 - j * AG_PACK_ROWS - h * LANES;
+                nv[j] = left <= 0 ? 0 : left < LANES ? (int)left : LANES;
+            }
+            if (nv[0] == 0)
                 break;
-            const int nvalid = left < LANES ? (int)left : LANES;
             float *o = out + n0 + h * LANES;
-            if (h == 0)
-                tile(K, g, bb, act, astride, o, ldo, nvalid, R, q4, 0);
+            if (two && nv[1] > 0) {
+                if (h == 0)
+                    tile(K, g, gbytes, bb, act, astride, o, ldo, nv, 1, 2, q4, 0);
+                else
+                    tile(K, g, gbytes, bb, act, astride, o, ldo, nv, 1, 2, q4, 1);
+            } else if (two) { /* the second group has no rows in this half: its first half was the last */
+                if (h == 0)
+                    tile(K, g, gbytes, bb, act, astride, o, ldo, nv, 1, 1, q4, 0);
+                else
+                    tile(K, g, gbytes, bb, act, astride, o, ldo, nv, 1, 1, q4, 1);
+            } else if (h == 0)
+                tile(K, g, gbytes, bb, act, astride, o, ldo, nv, R, 1, q4, 0);
             else
-                tile(K, g, bb, act, astride, o, ldo, nvalid, R, q4, 1);
+                tile(K, g, gbytes, bb, act, astride, o, ldo, nv, R, 1, q4, 1);
         }
+        n0 += two ? 2 * AG_PACK_ROWS : AG_PACK_ROWS;
     }
 }
 

@@ -121,7 +121,10 @@ def main():
     edges = np.concatenate(edge_blocks(rng))  # zeros, one large value, negative max, constant
     for q4 in (True, False):
         t = "q4_0" if q4 else "q8_0"
-        for K, N, M in ((32, 16, 1), (96, 37, 3), (256, 5, 13), (4128, 48, 9), (11008, 16, 1), (320, 33, 20)):
+        for K, N, M in ((32, 16, 1), (96, 37, 3), (256, 5, 13), (4128, 48, 9), (11008, 16, 1), (320, 33, 20),
+                        # matvecs (M = 1) whose groups go two at a time: a partial second group,
+                        # one with an empty second half (AVX2), whole pairs, a pair then a single
+                        (96, 37, 1), (160, 40, 1), (64, 64, 1), (64, 24, 1), (64, 56, 1)):
             scale = np.exp(rng.uniform(-3, 2, (N, 1)))
             w = (rng.standard_normal((N, K)) * scale).astype(F32)
             x = rng.standard_normal((M, K)).astype(F32)
