@@ -126,7 +126,7 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Seconds n_threads threads take to stream the n bytes at a once. */
+/* Seconds n_threads threads take to stream the n bytes at a, each its own contiguous part. */
 static double read_pass(const char *a, size_t n, int n_threads)
 {
     read_job jobs[64];

@@ -228,16 +228,11 @@ AI void tiles(int64_t K, const uint8_t *groups, int64_t n_rows, const int8_t *ac
             if (nv[0] == 0)
                 break;
             float *o = out + n0 + h * LANES;
-            if (two && nv[1] > 0) {
+            if (two && nv[1] > 0) { /* (the second group may have no rows in an AVX2 second half) */
                 if (h == 0)
                     tile(K, g, gbytes, bb, act, astride, o, ldo, nv, 1, 2, q4, 0);
                 else
                     tile(K, g, gbytes, bb, act, astride, o, ldo, nv, 1, 2, q4, 1);
-            } else if (two) { /* the second group has no rows in this half: its first half was the last */
-                if (h == 0)
-                    tile(K, g, gbytes, bb, act, astride, o, ldo, nv, 1, 1, q4, 0);
-                else
-                    tile(K, g, gbytes, bb, act, astride, o, ldo, nv, 1, 1, q4, 1);
             } else if (h == 0)
                 tile(K, g, gbytes, bb, act, astride, o, ldo, nv, R, 1, q4, 0);
             else
