@@ -96,6 +96,14 @@ AI void v_store(float *o, vf v, int n)
 #define MR 4
 #endif
 
+/* Weight groups a matvec streams in one pass: four with 32 zmm registers, two with 16 ymm (four
+ * would spill the int16 sums). */
+#if defined(AG_ZMM)
+#define GMAX 4
+#else
+#define GMAX 2
+#endif
+
 /* 4 activation bytes broadcast to every lane */
 AI vi v_bcst(const int8_t *p)
 {
@@ -105,11 +113,12 @@ AI vi v_bcst(const int8_t *p)
 }
 
 /* R activation rows times LANES weight rows (lanes half*LANES.. of one group), every block; with
- * G = 2 (matvec only, R = 1) also the same lanes of the next group, gstride bytes on, in the same
- * pass: the activation pieces are broadcast once for both, and two weight streams are in flight
- * (a matvec is bound by the misses a core keeps in flight, not by arithmetic: in L2 this kernel
- * streams ~100 GB/s a thread, from DRAM ~70% of a plain read pass; in pairs 7B Q4_0 decode on one
- * thread went from 62-71% to 71-80% of the read bound measured beside it, 3 alternating runs).
+ * G = 2 or 4 (matvec only, R = 1) also the same lanes of the next groups, gstride bytes apart, in
+ * the same pass: the activation pieces are broadcast once for all, and G weight streams are in
+ * flight (a matvec is bound by the misses a core keeps in flight, not by arithmetic: in L2 this
+ * kernel streams ~100 GB/s a thread, from DRAM ~70% of a plain read pass; in pairs 7B Q4_0 decode
+ * on one thread went from 62-71% to 71-80% of the read bound measured beside it, 3 alternating
+ * runs; fours over pairs on two threads: 10.66 -> 11.12 tok/s, means of 4 alternating pairs).
  * R, G, q4 and half are compile-time constants after inlining. */
 AI void tile(int64_t K, const uint8_t *grp, size_t gstride, size_t bb, const int8_t *act, size_t astride, float *out,
              size_t ldo, const int *nvalid, const int R, const int G, const int q4, const int half)
@@ -118,7 +127,7 @@ AI void tile(int64_t K, const uint8_t *grp, size_t gstride, size_t bb, const int
     const int8_t *a[MR];
     const float *da[MR];
     const int32_t *corr[MR];
-    vf accf[2][MR];
+    vf accf[GMAX][MR];
     for (int r = 0; r < R; r++) {
         a[r] = act + (size_t)r * astride;
         da[r] = (const float *)(a[r] + K);
@@ -131,7 +140,7 @@ AI void tile(int64_t K, const uint8_t *grp, size_t gstride, size_t bb, const int
     const vi ones = v_set16(1);
 #endif
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *p[2], *q[2];
+        const uint8_t *p[GMAX], *q[GMAX];
         for (int j = 0; j < G; j++) {
             p[j] = grp + (size_t)j * gstride + (size_t)b * bb;
             q[j] = p[j] + 2 * AG_PACK_ROWS + half * LANES * 4;
@@ -139,7 +148,7 @@ AI void tile(int64_t K, const uint8_t *grp, size_t gstride, size_t bb, const int
                 for (size_t o = 0; o < bb; o += 64)
                     _mm_prefetch((const char *)p[j] + GEMV_PREFETCH + o, _MM_HINT_T1);
         }
-        vi acc[2][MR];
+        vi acc[GMAX][MR];
 #if defined(AG_VNNI)
         for (int r = 0; r < R; r++)
             for (int j = 0; j < G; j++)
@@ -163,7 +172,7 @@ AI void tile(int64_t K, const uint8_t *grp, size_t gstride, size_t bb, const int
                 }
         }
 #else
-        vi slo[2][MR], shi[2][MR];
+        vi slo[GMAX][MR], shi[GMAX][MR];
         for (int r = 0; r < R; r++)
             for (int j = 0; j < G; j++)
                 slo[j][r] = shi[j][r] = v_zero();
@@ -209,8 +218,8 @@ AI void tile(int64_t K, const uint8_t *grp, size_t gstride, size_t bb, const int
             v_store(out + (size_t)j * AG_PACK_ROWS + (size_t)r * ldo, accf[j][r], nvalid[j]);
 }
 
-/* Every group (and half) for an R-row activation tile; a matvec (R = 1) takes the groups two
- * at a time. */
+/* Every group (and half) for an R-row activation tile; a matvec (R = 1) takes the groups four
+ * at a time while four full ones are left (GMAX 4), then two at a time. */
 AI void tiles(int64_t K, const uint8_t *groups, int64_t n_rows, const int8_t *act, size_t astride, float *out,
               size_t ldo, const int R, const int q4)
 {
@@ -218,6 +227,12 @@ AI void tiles(int64_t K, const uint8_t *groups, int64_t n_rows, const int8_t *ac
     const size_t gbytes = (size_t)(K / 32) * bb;
     for (int64_t n0 = 0; n0 < n_rows;) {
         const uint8_t *g = groups + (size_t)(n0 / AG_PACK_ROWS) * gbytes;
+        if (GMAX == 4 && R == 1 && n_rows - n0 >= 4 * AG_PACK_ROWS) { /* four full groups (zmm: one half each) */
+            const int nv4[4] = {LANES, LANES, LANES, LANES};
+            tile(K, g, gbytes, bb, act, astride, out + n0, ldo, nv4, 1, GMAX, q4, 0);
+            n0 += 4 * AG_PACK_ROWS;
+            continue;
+        }
         const int two = R == 1 && n_rows - n0 > AG_PACK_ROWS;
         for (int h = 0; h < AG_PACK_ROWS / LANES; h++) {
             int nv[2];

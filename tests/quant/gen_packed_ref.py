@@ -124,7 +124,10 @@ def main():
         for K, N, M in ((32, 16, 1), (96, 37, 3), (256, 5, 13), (4128, 48, 9), (11008, 16, 1), (320, 33, 20),
                         # matvecs (M = 1) whose groups go two at a time: a partial second group,
                         # one with an empty second half (AVX2), whole pairs, a pair then a single
-                        (96, 37, 1), (160, 40, 1), (64, 64, 1), (64, 24, 1), (64, 56, 1)):
+                        (96, 37, 1), (160, 40, 1), (64, 64, 1), (64, 24, 1), (64, 56, 1),
+                        # four at a time (AVX-512): fours then a pair and a partial single, fours
+                        # then a single, three groups (not four)
+                        (64, 100, 1), (96, 144, 1), (64, 48, 1)):
             scale = np.exp(rng.uniform(-3, 2, (N, 1)))
             w = (rng.standard_normal((N, K)) * scale).astype(F32)
             x = rng.standard_normal((M, K)).astype(F32)
