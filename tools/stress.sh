@@ -58,8 +58,8 @@ one() {
   fi
   if [ "$vg_cycles" -gt 0 ] && command -v valgrind > /dev/null; then
     local t0=$SECONDS
-    # OpenBLAS's AVX2 kernels run 2.4x slower under valgrind than its SSE3 ones (emulated FMA; one
-    # seeddiffuse reference run 36 s -> 14 s): its kernels are not what valgrind is here to check.
+    # OpenBLAS's AVX2 kernels run 2.4x slower under valgrind than its SSE3 ones (one seeddiffuse
+    # reference run 36 s -> 14 s): its kernels are not what valgrind is here to check.
     OPENBLAS_CORETYPE=Prescott valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
       --show-leak-kinds=definite "${supp[@]}" "$bin" "$e" "$m" "$vg_cycles" --seed "$seed" \
       --watchdog 600 --max-growth-kb 100000 "${extra[@]}" > "$out/$e.valgrind.log" 2>&1

@@ -100,6 +100,7 @@ AI void v_store(float *o, vf v, int n)
  * would spill the int16 sums). */
 #if defined(AG_ZMM)
 #define GMAX 4
+_Static_assert(LANES == AG_PACK_ROWS, "tiles' four-group path takes a whole group per vector (half 0)");
 #else
 #define GMAX 2
 #endif
