@@ -335,6 +335,19 @@ int ss_check_ids(const int32_t *v, int64_t n, int64_t stride, int32_t hi, const 
     return 0;
 }
 
+int ss_check_prompt(const ag_soundstorm_info *in, const int32_t *prompt, int64_t tp)
+{
+    const int64_t L = in->n_q + 1;
+    if (tp == 0)
+        return 0;
+    if (ss_check_ids(prompt, tp, L, in->semantic_vocab - 1, "prompt semantic token") != 0)
+        return -1;
+    for (int64_t q = 1; q < L; q++)
+        if (ss_check_ids(prompt + q, tp, L, in->codebook_size - 1, "prompt acoustic token") != 0)
+            return -1;
+    return 0;
+}
+
 int ag_soundstorm_forward(ag_soundstorm *m, const int32_t *tokens, const int32_t *cond, int64_t n, float *logits)
 {
     const int64_t nq = m->info.n_q, K = m->info.codebook_size;

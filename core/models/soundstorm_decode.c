@@ -230,11 +230,8 @@ int ag_soundstorm_generate(ag_soundstorm *m, const int32_t *semantic, int64_t t,
         return -1;
     }
     if (ss_check_ids(semantic, t, 1, in->semantic_vocab - 1, "semantic token") != 0 ||
-        ss_check_ids(prompt, tp, L, in->semantic_vocab - 1, "prompt semantic token") != 0)
+        ss_check_prompt(in, prompt, tp) != 0)
         return -1;
-    for (int64_t q = 1; q < L; q++)
-        if (ss_check_ids(prompt + q, tp, L, (int32_t)K - 1, "prompt acoustic token") != 0)
-            return -1;
     const int64_t rows = n * nq;
     ss_work w = {0};
     int32_t *grid = malloc((size_t)rows * sizeof *grid), *cond = malloc((size_t)n * sizeof *cond);

@@ -35,13 +35,9 @@ ag_soundstorm_stream *ag_soundstorm_stream_new(ag_soundstorm *m, int64_t chunk, 
                      (long long)chunk, (long long)tp, steps);
         return NULL;
     }
-    const ag_soundstorm_info *in = ag_soundstorm_info_of(m);
-    const int64_t L = in->n_q + 1;
-    if (ss_check_ids(prompt, tp, L, in->semantic_vocab - 1, "prompt semantic token") != 0)
+    const int64_t L = ag_soundstorm_info_of(m)->n_q + 1;
+    if (ss_check_prompt(ag_soundstorm_info_of(m), prompt, tp) != 0)
         return NULL;
-    for (int64_t q = 1; q < L; q++)
-        if (ss_check_ids(prompt + q, tp, L, in->codebook_size - 1, "prompt acoustic token") != 0)
-            return NULL;
     ag_soundstorm_stream *s = calloc(1, sizeof *s);
     if (s) {
         s->voice = tp ? malloc((size_t)(tp * L) * sizeof(int32_t)) : NULL;
