@@ -1,9 +1,12 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
-#extension GL_GOOGLE_include_directive : require
+#ifdef AG_SUBGROUP
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#endif
 // MUL_MAT for few columns (M <= 8, LLM decode): one workgroup computes NROWS output rows for
 // all NCOLS columns; threads split K (elements for F32/F16, 32-blocks for Q8_0/Q4_0, read
-// straight from the 2-byte aligned blocks) and reduce in shared memory.
+// straight from the 2-byte aligned blocks) and reduce in shared memory; built a second time with
+// AG_SUBGROUP (mul_mat_vec_subgroup), each subgroup first sums its lanes with subgroupAdd.
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const int TYPE = 0;
 layout(constant_id = 2) const uint NROWS = 2;
@@ -111,6 +114,18 @@ void main() {
         }
     }
 
+#ifdef AG_SUBGROUP
+    // one partial sum per subgroup and output, then one barrier; thread i < NROWS * NCOLS adds up
+    // the gl_NumSubgroups partials of output i (whatever the device's subgroup size)
+    for (uint i = 0; i < NROWS * NCOLS; i++) {
+        float s = subgroupAdd(acc[i]);
+        if (subgroupElect()) red[i * gl_NumSubgroups + gl_SubgroupID] = s;
+    }
+    barrier();
+    float total = 0.0;
+    if (tid < NROWS * NCOLS)
+        for (uint g = 0; g < gl_NumSubgroups; g++) total += red[tid * gl_NumSubgroups + g];
+#else
     for (uint i = 0; i < NROWS * NCOLS; i++) red[i * WG + tid] = acc[i];
     barrier();
     for (uint s = WG / 2; s > 0; s >>= 1) {
@@ -118,10 +133,12 @@ void main() {
             for (uint i = 0; i < NROWS * NCOLS; i++) red[i * WG + tid] += red[i * WG + tid + s];
         barrier();
     }
+    const float total = tid < NROWS * NCOLS ? red[tid * WG] : 0.0;
+#endif
     if (tid < NROWS * NCOLS) {
         uint r = tid / NCOLS, m = tid % NCOLS;
         uint n = n0 + r;
         if (n < p.N && m < p.M)
-            D[p.d_off + n + m * p.d_nb1 + gl_WorkGroupID.z * p.d_nb1 * p.M] = red[tid * WG];
+            D[p.d_off + n + m * p.d_nb1 + gl_WorkGroupID.z * p.d_nb1 * p.M] = total;
     }
 }

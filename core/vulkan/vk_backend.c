@@ -337,6 +337,21 @@ static int device_create(vk_ctx *ctx)
     ctx->lim.max_wg_invocations = p.limits.maxComputeWorkGroupInvocations;
     ctx->lim.max_shared = p.limits.maxComputeSharedMemorySize;
     ctx->lim.max_push = p.limits.maxPushConstantsSize;
+    /* subgroup arithmetic in compute shaders (Vulkan 1.1 core query) */
+    VkPhysicalDeviceSubgroupProperties sg = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+    VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &sg};
+    vkGetPhysicalDeviceProperties2(ctx->phys, &p2);
+    ctx->lim.subgroup_add = (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
+                            (sg.supportedOperations & VK_SUBGROUP_FEATURE_BASIC_BIT) &&
+                            (sg.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT) && sg.subgroupSize > 0;
+    const char *sgv = getenv("AG_VULKAN_SUBGROUP");
+    if (sgv && strcmp(sgv, "0") == 0)
+        ctx->lim.subgroup_add = false;
+    else if (sgv && strcmp(sgv, "1") == 0 && !ctx->lim.subgroup_add) {
+        ag_set_error("vulkan: AG_VULKAN_SUBGROUP=1 but device '%s' has no subgroup arithmetic in compute shaders",
+                     p.deviceName);
+        return -1;
+    }
     /* AG_VULKAN_MAX_RANGE lowers maxStorageBufferRange so tests exercise the split paths */
     const char *mr = getenv("AG_VULKAN_MAX_RANGE");
     if (mr && *mr) {

@@ -7,7 +7,8 @@
  *     buffers at set 0, bindings 0..n-1; one push-constant block). Add "<name>.comp" to the
  *     list in shaders/meson.build. The blob is then reachable as vk_shader_find("<name>").
  *     F16/quantized data: bind as uint[] and decode (unpackHalf2x16, byte extraction); no
- *     16-bit storage feature is assumed. Reductions: shared memory, no subgroup ops.
+ *     16-bit storage feature is assumed. Reductions: shared memory; a subgroup variant of a
+ *     shader (vk_limits.subgroup_add) is a second build of it, see shaders/meson.build.
  *  2. In a .c file of core/vulkan/ (listed in core/vulkan/meson.build) implement
  *        bool vk_supports_<op>(const vk_ctx *ctx, const ag_tensor *node);
  *        int  vk_op_<op>(vk_ctx *ctx, const ag_tensor *node);
@@ -33,6 +34,7 @@
 #include "anygpt/backend.h"
 #include "anygpt/error.h"
 
+#include <stdbool.h>
 #include <vulkan/vulkan.h>
 
 typedef struct vk_ctx vk_ctx;
@@ -61,6 +63,10 @@ typedef struct vk_limits {
     uint32_t max_wg_invocations;  /* maxComputeWorkGroupInvocations */
     uint32_t max_shared;          /* maxComputeSharedMemorySize (bytes) */
     uint32_t max_push;            /* maxPushConstantsSize (bytes) */
+    /* compute shaders may use subgroupAdd (GL_KHR_shader_subgroup_arithmetic): the shaders built
+     * with -DAG_SUBGROUP (name suffix _subgroup) reduce with it instead of shared-memory trees.
+     * AG_VULKAN_SUBGROUP=0 turns it off, =1 makes a device without it an error (tests). */
+    bool subgroup_add;
 } vk_limits;
 const vk_limits *vk_ctx_limits(const vk_ctx *ctx);
 

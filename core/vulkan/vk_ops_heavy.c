@@ -1,7 +1,9 @@
 /* Heavy Vulkan ops, part 1: MUL_MAT and the convolutions.
  *  - MUL_MAT, M <= 8 (decode): mul_mat_vec.comp, a workgroup per 2 output rows, threads split K
  *    (by 32-blocks for Q8_0/Q4_0, read in place from their 2-byte aligned blocks), shared-memory
- *    reduction; one pipeline per column count M so its loops unroll.
+ *    reduction, or subgroupAdd and one shared step where the device has subgroup arithmetic
+ *    (mul_mat_vec_subgroup: one barrier instead of log2(workgroup) of them); one pipeline per
+ *    column count M so its loops unroll.
  *  - MUL_MAT, M > 8 (prefill): mul_mat.comp, 64x64 output tiles, 4x4 per thread, BK = 16
  *    (32 = one block for quantized weights), tile sizes as specialization constants.
  *  - Weights larger than maxStorageBufferRange are split by rows into several dispatches.
@@ -111,7 +113,8 @@ static int mul_mat_rows(vk_ctx *ctx, const ag_tensor *node, const ag_tensor *a, 
         const bool vec4 = ag_type_is_quantized(a->type) && pc.b_off % 4 == 0 && pc.b_nb1 % 4 == 0 &&
                           pc.b_nb2 % 4 == 0 && pc.b_nb3 % 4 == 0;
         uint32_t spec[5] = {wg, (uint32_t)a->type, nrows, M, vec4};
-        vk_pipeline *pl = vk_pipeline_get(ctx, "mul_mat_vec", 3, sizeof pc, spec, 5);
+        const char *shader = vk_ctx_limits(ctx)->subgroup_add ? "mul_mat_vec_subgroup" : "mul_mat_vec";
+        vk_pipeline *pl = vk_pipeline_get(ctx, shader, 3, sizeof pc, spec, 5);
         if (!pl)
             return -1;
         uint32_t gx = vk_ceil_div(N, nrows);
