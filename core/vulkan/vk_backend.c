@@ -244,7 +244,7 @@ static const char *be_name(ag_backend *be)
     return "vulkan";
 }
 
-static const char *be_device_name(ag_backend *be) { return ((vk_ctx *)be->impl)->name; }
+static const char *be_device_name(ag_backend *be) { return ((vk_ctx *)be->impl)->desc; }
 
 static void be_free(ag_backend *be)
 {
@@ -352,6 +352,8 @@ static int device_create(vk_ctx *ctx)
                      p.deviceName);
         return -1;
     }
+    snprintf(ctx->desc, sizeof ctx->desc, "%s, %s reductions", ctx->name,
+             ctx->lim.subgroup_add ? "subgroup" : "shared-memory");
     /* AG_VULKAN_MAX_RANGE lowers maxStorageBufferRange so tests exercise the split paths */
     const char *mr = getenv("AG_VULKAN_MAX_RANGE");
     if (mr && *mr) {

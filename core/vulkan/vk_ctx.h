@@ -51,6 +51,7 @@ struct vk_ctx {
      * several threads are serialised (recursive: compute() allocates scratch buffers) */
     pthread_mutex_t lock;
     char name[256];
+    char desc[300]; /* name and the paths its facts chose (what benchmarks print) */
     VkInstance instance;
     VkPhysicalDevice phys;
     VkDevice dev;
