@@ -99,7 +99,11 @@ run)
   end=$(date +%s)
   last=$(grep -E '^#[0-9]+' "$log" | tail -1)
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
-  printf '%-15s rc=%d %5ds execs=%s %s corpus=%s files\n' "$t" "$rc" $((end - start)) "${execs:-?}" \
+  # CPU time of the target (bash's `times`: this shell's children, i.e. the target): with more
+  # campaigns than cores, the wall-clock length alone overstates how long a target was fuzzed
+  times > "$log.times" # (not in a subshell: there it would count that subshell's children)
+  cpu=$(tail -1 "$log.times" | awk '{print $1 "+" $2}')
+  printf '%-15s rc=%d %5ds cpu=%s execs=%s %s corpus=%s files\n' "$t" "$rc" $((end - start)) "$cpu" "${execs:-?}" \
     "$(echo "$last" | grep -oE 'cov: [0-9]+ ft: [0-9]+')" "$(ls "$B/fuzz-work/$t" | wc -l)"
   [ $rc = 0 ] || { grep -E 'ERROR|SUMMARY|Test unit written' "$log" | head -5; exit $rc; }
   ;;
