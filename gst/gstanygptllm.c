@@ -93,7 +93,8 @@
  * - `queue` (default): every request is answered, in order (files, applications);
  * - `half`: half-duplex. A request arriving while a reply is generated or queued, or while the
  *   last reply's audio plays (its speech / music duration plus the latency its branch reports,
- *   counted from the end of the reply's generation), or one whose speech began then (its PTS on
+ *   counted from the end of the reply's generation; on a live stream at least until its end
+ *   timestamp plus the pipeline latency the sinks play with), or one whose speech began then (its PTS on
  *   the clock when live, else its arrival minus its duration), is dropped: an element message `anygptllm-dropped` (fields reason:
  *   "generating" or "playing", dropped: the count since READY) is posted instead. With a
  *   microphone this keeps what is heard while the assistant speaks (its own voice included)
@@ -398,6 +399,10 @@ queue_push (GstAnygptLlm * self, GstAnygptLlmRequest * r, GstPad * pad, gboolean
      * own voice coming back through a microphone ends with the reply, and is closed after) */
     if (duplex == GST_ANYGPT_LLM_DUPLEX_HALF && began_us < self->busy_until)
       playing = TRUE;
+    if (duplex == GST_ANYGPT_LLM_DUPLEX_HALF)
+      GST_DEBUG_OBJECT (self, "half-duplex: request began %" G_GINT64_FORMAT " ms ago, reply audio "
+          "busy for %" G_GINT64_FORMAT " ms more, generating %d", (g_get_monotonic_time () - began_us) / 1000,
+          (self->busy_until - g_get_monotonic_time ()) / 1000, generating);
     if ((generating || playing) && duplex == GST_ANYGPT_LLM_DUPLEX_HALF) {
       guint n = ++self->n_dropped;
       g_mutex_unlock (&self->lock);
@@ -536,6 +541,9 @@ text_src_activate_mode (GstPad * pad, GstObject * parent, GstPadMode mode, gbool
     self->generating = FALSE;
     self->busy_until = 0;
     self->n_dropped = 0;
+    GST_OBJECT_LOCK (self);
+    self->sink_latency = GST_CLOCK_TIME_NONE;
+    GST_OBJECT_UNLOCK (self);
     g_atomic_int_set (&self->interrupt, 0);
     /* no sink pad: act as a source answering the prompt property */
     if (GST_ELEMENT (self)->numsinkpads == 0) {
@@ -858,12 +866,30 @@ src_query (GstPad * pad, GstObject * parent, GstQuery * query)
   return gst_pad_query_default (pad, parent, query);
 }
 
+/* upstream events on a source pad: the pipeline latency the sinks were given is kept for
+ * half-duplex (a reply's audio plays at its timestamps plus that latency) */
+static gboolean
+src_event (GstPad * pad, GstObject * parent, GstEvent * event)
+{
+  GstAnygptLlm *self = GST_ANYGPT_LLM (parent);
+  if (GST_EVENT_TYPE (event) == GST_EVENT_LATENCY) {
+    GstClockTime latency;
+    gst_event_parse_latency (event, &latency);
+    GST_OBJECT_LOCK (self);
+    self->sink_latency = latency;
+    GST_OBJECT_UNLOCK (self);
+    GST_DEBUG_OBJECT (pad, "sinks play %" GST_TIME_FORMAT " after the timestamps", GST_TIME_ARGS (latency));
+  }
+  return gst_pad_event_default (pad, parent, event);
+}
+
 static GstPad *
 make_src_pad (GstAnygptLlm * self, GstPadTemplate * templ)
 {
   GstPad *pad = gst_pad_new_from_template (templ, GST_PAD_TEMPLATE_NAME_TEMPLATE (templ));
   gst_pad_use_fixed_caps (pad);
   gst_pad_set_query_function (pad, GST_DEBUG_FUNCPTR (src_query));
+  gst_pad_set_event_function (pad, GST_DEBUG_FUNCPTR (src_event));
   gst_element_add_pad (GST_ELEMENT (self), pad);
   return pad;
 }
@@ -1271,6 +1297,7 @@ static void
 gst_anygpt_llm_init (GstAnygptLlm * self)
 {
   GstElementClass *klass = GST_ELEMENT_GET_CLASS (self);
+  self->sink_latency = GST_CLOCK_TIME_NONE;
   self->text_src = make_src_pad (self, gst_element_class_get_pad_template (klass, "text_src"));
   gst_pad_set_activatemode_function (self->text_src,
       GST_DEBUG_FUNCPTR (text_src_activate_mode));

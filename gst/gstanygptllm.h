@@ -119,6 +119,8 @@ struct _GstAnygptLlm
   gint cancel;                  /* atomic: stop the reply being generated */
   gboolean generating;          /* a reply is being generated */
   gint64 busy_until;            /* monotonic us: the last reply's audio plays until then */
+  GstClockTime sink_latency;    /* object lock: the latency the sinks add to the replies'
+                                 * timestamps (LATENCY event on a source pad), NONE before one */
   guint n_dropped;              /* requests dropped by duplex=half since READY */
   gint interrupt;               /* atomic: barge-in: stop the reply, flush the source pads */
 

@@ -258,6 +258,25 @@ running_time_now (GstAnygptLlm * self)
   return now >= base ? now - base : GST_CLOCK_TIME_NONE;
 }
 
+/* Live: how long from now until the sinks have played the reply's audio: its end timestamp
+ * (the speech or music position after its last frames) plus the latency the sinks add, past
+ * the running time now; 0 when unknown (no LATENCY event yet, no clock, untimed). */
+static gint64
+audio_end_from_now_us (GstAnygptLlm * self)
+{
+  GST_OBJECT_LOCK (self);
+  GstClockTime latency = self->sink_latency;
+  GST_OBJECT_UNLOCK (self);
+  GstClockTime end = self->speech_pos;
+  if (GST_CLOCK_TIME_IS_VALID (self->music_pos) && (!GST_CLOCK_TIME_IS_VALID (end) || self->music_pos > end))
+    end = self->music_pos;
+  GstClockTime now = running_time_now (self);
+  if (!GST_CLOCK_TIME_IS_VALID (latency) || !GST_CLOCK_TIME_IS_VALID (end) || !GST_CLOCK_TIME_IS_VALID (now) ||
+      end + latency <= now)
+    return 0;
+  return (gint64) ((end + latency - now) / 1000);
+}
+
 /* A run of speech/music frames on its pad, timed one after the other at 50 a second. */
 static void
 push_frames (GstAnygptLlm * self, GstPad * pad, ag_modality m, const int32_t * codes,
@@ -561,6 +580,11 @@ gst_anygpt_llm_process (GstAnygptLlm * self, GstAnygptLlmRequest * r)
   /* its audio plays after what downstream holds (SoundStorm, decode, the sink's buffer) */
   if (self->reply_audio_us > 0)
     self->reply_audio_us += downstream_latency_us (self);
+  /* live: the sinks play it at its timestamps plus the pipeline latency, which also holds what
+   * the capture side keeps (a microphone's buffer, the VAD): later than the estimate above,
+   * whose end a reply's echo could begin after (half-duplex would answer it) */
+  if (self->reply_audio_us > 0 && self->reply_live)
+    self->reply_audio_us = MAX (self->reply_audio_us, audio_end_from_now_us (self));
   /* the reply is complete: turn taking (duplex) treats the element as free (or playing the
    * reply's audio) before the application reads the reply message */
   g_mutex_lock (&self->lock);

@@ -886,6 +886,68 @@ GST_START_TEST (test_duplex_half)
 }
 GST_END_TEST;
 
+/* duplex=half on a live stream, one spoken reply, then speech that began once the reply's own
+ * length had passed: TRUE when that request was dropped as "playing". The sinks play the reply
+ * at its timestamps plus the latency they were given (LATENCY event on speech_src), so with a
+ * latency that speech began while the reply still played (its echo); with none, it is a turn. */
+static gboolean
+half_duplex_drops_after_reply (GstClockTime latency)
+{
+  GstElement *e = make_llm ("chat", "cpu", 40);
+  gst_util_set_object_arg (G_OBJECT (e), "speech-reply", "always");
+  gst_util_set_object_arg (G_OBJECT (e), "duplex", "half");
+  GstBus *bus = attach_bus (e);
+  GstHarness *h = gst_harness_new_with_element (e, "tokens_sink_%u", "speech_src");
+  gst_harness_set_live (h, TRUE);
+  gst_harness_set_src_caps_str (h, SPEECH_CAPS);
+  gst_harness_play (h);
+  fail_unless (gst_harness_push_upstream_event (h, gst_event_new_latency (latency)));
+  const gint32 codes[4] = { GINT32_TO_LE (1), GINT32_TO_LE (4), GINT32_TO_LE (2),
+    GINT32_TO_LE (5)
+  };
+  GstBuffer *in = gst_buffer_new_memdup (codes, sizeof codes);
+  GST_BUFFER_PTS (in) = 0;
+  GST_BUFFER_DURATION (in) = 80 * GST_MSECOND;
+  fail_unless_equals_int (gst_harness_push (h, in), GST_FLOW_OK);
+  gst_structure_free (pop_reply_message (bus));
+  GstBuffer *b = gst_harness_pull (h);
+  GstClockTime audio = GST_BUFFER_DURATION (b);
+  gst_buffer_unref (b);
+  fail_unless (audio >= 200 * GST_MSECOND && audio <= GST_SECOND, "reply audio %" GST_TIME_FORMAT,
+      GST_TIME_ARGS (audio));
+  /* the reply's length and 300 ms more pass; then 80 ms of speech arrive */
+  g_usleep ((gulong) (audio / GST_USECOND) + 300000);
+  in = gst_buffer_new_memdup (codes, sizeof codes);
+  GST_BUFFER_PTS (in) = 0;
+  GST_BUFFER_DURATION (in) = 80 * GST_MSECOND;
+  fail_unless_equals_int (gst_harness_push (h, in), GST_FLOW_OK);
+  /* the next of: its reply message, or its anygptllm-dropped */
+  gboolean dropped = FALSE, answered = FALSE;
+  while (!dropped && !answered) {
+    GstMessage *m = gst_bus_timed_pop_filtered (bus, 50 * GST_SECOND, GST_MESSAGE_ELEMENT);
+    fail_unless (m != NULL, "neither answered nor dropped");
+    const GstStructure *st = gst_message_get_structure (m);
+    if (gst_message_has_name (m, "anygptllm-dropped")) {
+      fail_unless_equals_string (gst_structure_get_string (st, "reason"), "playing");
+      dropped = TRUE;
+    }
+    answered = gst_message_has_name (m, "anygptllm");
+    gst_message_unref (m);
+  }
+  gst_element_set_bus (e, NULL);
+  gst_object_unref (bus);
+  gst_harness_teardown (h);
+  gst_object_unref (e);
+  return dropped;
+}
+
+GST_START_TEST (test_duplex_half_sink_latency)
+{
+  fail_unless (half_duplex_drops_after_reply (30 * GST_SECOND), "echo within the sinks' latency answered");
+  fail_if (half_duplex_drops_after_reply (0), "speech after the reply played was dropped");
+}
+GST_END_TEST;
+
 /* duplex=barge-in: a message arriving while the first is answered replaces it: the source pads
  * get a flush, the second is answered, the first is cancelled and not in the history */
 GST_START_TEST (test_duplex_barge_in)
@@ -1271,6 +1333,7 @@ anygptllm_suite (void)
   tcase_add_test (tc, test_hostile_requests_dropped);
   tcase_add_test (tc, test_speech_reply_always);
   tcase_add_test (tc, test_duplex_half);
+  tcase_add_test (tc, test_duplex_half_sink_latency);
   tcase_add_test (tc, test_duplex_barge_in);
   tcase_add_test (tc, test_caption_timing);
   tcase_add_test (tc, test_caption_duration_and_gaps);
