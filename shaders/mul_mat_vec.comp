@@ -115,16 +115,13 @@ void main() {
     }
 
 #ifdef AG_SUBGROUP
-    // one partial sum per subgroup and output, then one barrier; thread i < NROWS * NCOLS adds up
-    // the gl_NumSubgroups partials of output i (whatever the device's subgroup size)
+    // one partial sum per subgroup and output, then one barrier; each output's partials are then
+    // added up by one thread (threads take outputs WG apart: there may be more outputs than threads)
     for (uint i = 0; i < NROWS * NCOLS; i++) {
         float s = subgroupAdd(acc[i]);
         if (subgroupElect()) red[i * gl_NumSubgroups + gl_SubgroupID] = s;
     }
     barrier();
-    float total = 0.0;
-    if (tid < NROWS * NCOLS)
-        for (uint g = 0; g < gl_NumSubgroups; g++) total += red[tid * gl_NumSubgroups + g];
 #else
     for (uint i = 0; i < NROWS * NCOLS; i++) red[i * WG + tid] = acc[i];
     barrier();
@@ -133,10 +130,15 @@ void main() {
             for (uint i = 0; i < NROWS * NCOLS; i++) red[i * WG + tid] += red[i * WG + tid + s];
         barrier();
     }
-    const float total = tid < NROWS * NCOLS ? red[tid * WG] : 0.0;
 #endif
-    if (tid < NROWS * NCOLS) {
-        uint r = tid / NCOLS, m = tid % NCOLS;
+    for (uint i = tid; i < NROWS * NCOLS; i += WG) {
+#ifdef AG_SUBGROUP
+        float total = 0.0;
+        for (uint g = 0; g < gl_NumSubgroups; g++) total += red[i * gl_NumSubgroups + g];
+#else
+        const float total = red[i * WG];
+#endif
+        uint r = i / NCOLS, m = i % NCOLS;
         uint n = n0 + r;
         if (n < p.N && m < p.M)
             D[p.d_off + n + m * p.d_nb1 + gl_WorkGroupID.z * p.d_nb1 * p.M] = total;

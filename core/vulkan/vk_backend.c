@@ -320,6 +320,30 @@ static int pick_device(vk_ctx *ctx, int index)
     return 0;
 }
 
+/* The decode matvec's shape (vk_limits.matvec_*): defaults, or the AG_VK_MATVEC_ROWS (1..8) and
+ * AG_VK_MATVEC_WG (a power of two, 16..1024) a sweep sets; its shared memory (WG * rows * 8
+ * columns floats) must fit the device. */
+static int matvec_shape(vk_ctx *ctx)
+{
+    vk_limits *l = &ctx->lim;
+    l->matvec_rows = 2;
+    l->matvec_wg = 32;
+    const char *r = getenv("AG_VK_MATVEC_ROWS"), *w = getenv("AG_VK_MATVEC_WG");
+    if (r && *r)
+        l->matvec_rows = (uint32_t)strtoul(r, NULL, 10);
+    if (w && *w)
+        l->matvec_wg = (uint32_t)strtoul(w, NULL, 10);
+    const uint64_t shared = (uint64_t)l->matvec_wg * l->matvec_rows * 8 * sizeof(float);
+    if (l->matvec_rows < 1 || l->matvec_rows > 8 || l->matvec_wg < 16 || l->matvec_wg > 1024 ||
+        (l->matvec_wg & (l->matvec_wg - 1)) || l->matvec_wg > l->max_wg_invocations || shared > l->max_shared) {
+        ag_set_error("vulkan: decode matvec of %u rows x %u threads (AG_VK_MATVEC_ROWS 1..8, AG_VK_MATVEC_WG a "
+                     "power of two 16..1024) does not fit device '%s' (%u threads, %u bytes shared)",
+                     l->matvec_rows, l->matvec_wg, ctx->name, l->max_wg_invocations, l->max_shared);
+        return -1;
+    }
+    return 0;
+}
+
 static int device_create(vk_ctx *ctx)
 {
     VkPhysicalDeviceProperties p;
@@ -352,6 +376,8 @@ static int device_create(vk_ctx *ctx)
                      p.deviceName);
         return -1;
     }
+    if (matvec_shape(ctx) != 0)
+        return -1;
     snprintf(ctx->desc, sizeof ctx->desc, "%s, %s reductions", ctx->name,
              ctx->lim.subgroup_add ? "subgroup" : "shared-memory");
     /* AG_VULKAN_MAX_RANGE lowers maxStorageBufferRange so tests exercise the split paths */

@@ -67,6 +67,10 @@ typedef struct vk_limits {
      * with -DAG_SUBGROUP (name suffix _subgroup) reduce with it instead of shared-memory trees.
      * AG_VULKAN_SUBGROUP=0 turns it off, =1 makes a device without it an error (tests). */
     bool subgroup_add;
+    /* decode matvec shape: output rows per workgroup and the workgroup size for quantized
+     * weights (defaults 2 and 32; AG_VK_MATVEC_ROWS / AG_VK_MATVEC_WG set them for sweeps on a
+     * GPU, checked against the device's limits when the backend starts) */
+    uint32_t matvec_rows, matvec_wg;
 } vk_limits;
 const vk_limits *vk_ctx_limits(const vk_ctx *ctx);
 

@@ -1,5 +1,6 @@
 /* Heavy Vulkan ops, part 1: MUL_MAT and the convolutions.
- *  - MUL_MAT, M <= 8 (decode): mul_mat_vec.comp, a workgroup per 2 output rows, threads split K
+ *  - MUL_MAT, M <= 8 (decode): mul_mat_vec.comp, a workgroup per 2 output rows (32 threads for
+ *    quantized weights; AG_VK_MATVEC_ROWS / AG_VK_MATVEC_WG for sweeps, vk_limits), threads split K
  *    (by 32-blocks for Q8_0/Q4_0, read in place from their 2-byte aligned blocks), shared-memory
  *    reduction, or subgroupAdd and one shared step where the device has subgroup arithmetic
  *    (mul_mat_vec_subgroup: one barrier instead of log2(workgroup) of them); one pipeline per
@@ -108,8 +109,8 @@ static int mul_mat_rows(vk_ctx *ctx, const ag_tensor *node, const ag_tensor *a, 
                       (uint32_t)(b->nb[1] / 4), (uint32_t)(b->nb[2] / 4), (uint32_t)(b->nb[3] / 4), d_off, Ntot,
                       B2, r2, r3};
         /* Quantized: threads split K by 32-blocks, so fewer threads keep them busy. */
-        const uint32_t nrows = 2;
-        const uint32_t wg = ag_type_is_quantized(a->type) ? 32 : 64;
+        const uint32_t nrows = vk_ctx_limits(ctx)->matvec_rows;
+        const uint32_t wg = ag_type_is_quantized(a->type) ? vk_ctx_limits(ctx)->matvec_wg : 64;
         const bool vec4 = ag_type_is_quantized(a->type) && pc.b_off % 4 == 0 && pc.b_nb1 % 4 == 0 &&
                           pc.b_nb2 % 4 == 0 && pc.b_nb3 % 4 == 0;
         uint32_t spec[5] = {wg, (uint32_t)a->type, nrows, M, vec4};
