@@ -7,7 +7,8 @@
 #                         [--python PY] [--only a,b,...] [--quick] [--timeout S] [--total S]
 #                         [--bw GB/s]
 #
-# Sections: kernels llm-q4_0 soundstorm seed unet codec llm-q8_0 (default: all, in that order).
+# Sections: kernels matvec-sweep llm-q4_0 soundstorm seed unet codec llm-q8_0 (default: all, in that
+# order; matvec-sweep on vulkan only).
 # Each runs under its own time limit (--timeout, default 300 s; never past --total seconds from
 # the start, after which the remaining sections are skipped) and writes WORK/SECTION.log; the
 # table at the end (also WORK/table.md) has one row per figure. --quick runs 2-layer LLMs and skips
@@ -31,7 +32,7 @@ while [ $# -gt 0 ]; do
     --timeout) limit=$2; shift ;;
     --total) total=$2; shift ;;
     --bw) bw=$2; shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "device-bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -92,6 +93,28 @@ if want kernels; then
   grep -E '^matvec ' "$W/kernels.log" | awk '{print $2, $4, $6}' | while read -r t ms g; do row kernels "matvec $t 4096x11008" "$g GB/s ($ms ms)"; done
   grep -E '^gemm ' "$W/kernels.log" | sed -E 's/.* ([0-9.]+) GFLOP\/s.*/\1/' | head -1 | while read -r g; do row kernels "gemm f32" "$g GFLOP/s"; done
   grep -E '^attention ' "$W/kernels.log" | sed -E 's/ +\(.*//; s/ +/ /g' | while read -r l; do row kernels attention "${l#attention }"; done
+fi
+
+# The decode matvec's shape on this device: rows per workgroup x threads (AG_VK_MATVEC_ROWS /
+# AG_VK_MATVEC_WG, quantized weights; defaults 2 x 32), every pair timed by anygpt-bench; the
+# grid goes to matvec-sweep.log, the best pair per type and the default's figure to the table.
+if [ "$dev" = vulkan ] && want matvec-sweep; then
+  : >"$W/matvec-sweep.log"
+  q=""; [ $quick = 1 ] && q=--quick
+  grid="1 2 4 8"; wgs="32 64 128 256"; [ $quick = 1 ] && { grid="2 8"; wgs="16 32"; }
+  for r in $grid; do
+    for w in $wgs; do
+      echo "# shape $r x $w" >>"$W/matvec-sweep.log"
+      AG_VK_MATVEC_ROWS=$r AG_VK_MATVEC_WG=$w run matvec-sweep "$T/anygpt-bench" --device vulkan --only matvec $q \
+        >/dev/null || continue
+    done
+  done
+  for ty in q4_0 q8_0; do
+    awk -v ty="$ty" '/^# shape/ {r = $3; w = $5} $1 == "matvec" && $2 == ty {print $6, r, w}' "$W/matvec-sweep.log" |
+      sort -g | tail -1 | while read -r g r w; do row matvec-sweep "best $ty" "$g GB/s at $r rows x $w threads"; done
+    awk -v ty="$ty" '/^# shape/ {r = $3; w = $5} $1 == "matvec" && $2 == ty && r == 2 && w == 32 {print $6}' \
+      "$W/matvec-sweep.log" | head -1 | while read -r g; do row matvec-sweep "default $ty (2 x 32)" "$g GB/s"; done
+  done
 fi
 
 llm_section() { # q4_0|q8_0
