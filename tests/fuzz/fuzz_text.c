@@ -14,19 +14,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+static ag_text_tokenizer *g_vocab;
+static ag_gguf *g_vocab_file;
+
+/* at exit: the leak checker sees the vocabulary freed, not left behind */
+static void vocab_free(void)
+{
+    ag_text_tokenizer_free(g_vocab);
+    ag_gguf_close(g_vocab_file);
+}
+
 static ag_text_tokenizer *vocab(void)
 {
-    static ag_text_tokenizer *t;
-    static ag_gguf *f;
-    if (t)
-        return t;
+    if (g_vocab)
+        return g_vocab;
+    atexit(vocab_free);
     const char *path = getenv("AG_FUZZ_VOCAB");
-    if (!path || !(f = ag_gguf_open(path)) || !(t = ag_text_tokenizer_from_gguf(f))) {
+    if (!path || !(g_vocab_file = ag_gguf_open(path)) || !(g_vocab = ag_text_tokenizer_from_gguf(g_vocab_file))) {
         fprintf(stderr, "fuzz_text: set AG_FUZZ_VOCAB to a tokenizer GGUF (tests/text/spm_vocab.gguf): %s\n",
                 path ? ag_last_error() : "unset");
         abort();
     }
-    return t;
+    return g_vocab;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
