@@ -35,8 +35,9 @@ ag_soundstorm_stream *ag_soundstorm_stream_new(ag_soundstorm *m, int64_t chunk, 
                      (long long)chunk, (long long)tp, steps);
         return NULL;
     }
-    const int64_t L = ag_soundstorm_info_of(m)->n_q + 1;
-    if (ss_check_prompt(ag_soundstorm_info_of(m), prompt, tp) != 0)
+    const ag_soundstorm_info *in = ag_soundstorm_info_of(m);
+    const int64_t L = in->n_q + 1;
+    if (ss_check_prompt(in, prompt, tp) != 0)
         return NULL;
     ag_soundstorm_stream *s = calloc(1, sizeof *s);
     if (s) {
