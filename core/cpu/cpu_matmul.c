@@ -199,11 +199,11 @@ static void mm_packed(const cpu_params *p, ag_tensor *node)
         const int64_t gc = u / nmc, mc = u % nmc;
         const int64_t n0 = gc * G * AG_PACK_ROWS, nr = N - n0 < G * AG_PACK_ROWS ? N - n0 : G * AG_PACK_ROWS;
         const int64_t m0 = mc * MC, mr = M - m0 < MC ? M - m0 : MC;
-        const void *W = (const char *)packed + (size_t)(gc * G) * gbytes;
-        if (!packed) {
+        const void *W = pbuf; /* no offset on a null pointer (UB): packed is null when packing here */
+        if (packed)
+            W = (const char *)packed + (size_t)(gc * G) * gbytes;
+        else
             ag_pack_rows(wt, A + (size_t)n0 * a->nb[1], a->nb[1], nr, K, pbuf);
-            W = pbuf;
-        }
         ag_packed_matmul(wt, K, W, nr, act + (size_t)m0 * arow, arow, mr, O + (size_t)m0 * (size_t)N + n0, (size_t)N);
     }
 }
@@ -233,11 +233,11 @@ static void mm_fpacked(const cpu_params *p, ag_tensor *node)
         const int64_t gc = u / nmc, mc = u % nmc;
         const int64_t n0 = gc * G * AG_PACK_ROWS, nr = N - n0 < G * AG_PACK_ROWS ? N - n0 : G * AG_PACK_ROWS;
         const int64_t m0 = mc * MC, mr = M - m0 < MC ? M - m0 : MC;
-        const void *W = (const char *)packed + (size_t)(gc * G) * gbytes;
-        if (!packed) {
+        const void *W = p->priv; /* as above */
+        if (packed)
+            W = (const char *)packed + (size_t)(gc * G) * gbytes;
+        else
             ag_pack_rows(wt, A + (size_t)n0 * a->nb[1], a->nb[1], nr, K, p->priv);
-            W = p->priv;
-        }
         ag_packed_matmul_f(wt, K, W, nr, B + (size_t)m0 * (size_t)K, (size_t)K, mr, O + (size_t)m0 * (size_t)N + n0,
                            (size_t)N);
     }
