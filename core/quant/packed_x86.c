@@ -20,11 +20,19 @@
 #define AI static inline __attribute__((always_inline, unused)) /* not every helper is used at every SIMD level */
 /* Decode streams every weight once per token. Hardware prefetchers stop at 4 KiB page edges;
  * prefetching 8 KiB ahead took the packed matvec over the whole 7B model from ~75% to ~90% of a
- * plain read pass over the same bytes (noisy 2-core VM, alternating runs). Into L2 (T1), not
- * L1: an L1 prefetch holds one of the core's few L1 miss buffers until DRAM answers, which
- * capped a thread near 15 GB/s; 7B Q4_0 decode 8.69 -> 9.18 tok/s (means of 6 and 5 alternating
- * runs on a Zen 5 VM; T1 won each of 3 paired rounds, 16 KiB ahead was no better). */
-#define GEMV_PREFETCH 8192
+ * plain read pass over the same bytes (noisy 2-core VM, alternating runs). The hint: T1 (into
+ * L2) beat T0 on one VM (8.69 -> 9.18 tok/s), but on the next two, slow and fast memory, a
+ * non-temporal prefetch 4 KiB ahead beat T1 at every alternating round: isolated Q4_0 kernel
+ * 49-88% -> 85-94% of the read pass, 7B decode 72% -> 80% of the paired read bound (means of 4
+ * and 7 runs), Q8_0 78-93% -> 92-99% (3 pairs). Our guess at why, not measured: NTA lines
+ * bypass or leave early the outer caches, so the once-read stream does not evict what is reused
+ * (activations, KV cache). */
+#ifndef AG_GEMV_PREFETCH /* bytes ahead; both settable (-D) so a tuning build can try others */
+#define AG_GEMV_PREFETCH 4096
+#endif
+#ifndef AG_GEMV_PREFETCH_HINT
+#define AG_GEMV_PREFETCH_HINT _MM_HINT_NTA
+#endif
 
 #if defined(AG_ZMM)
 #define LANES 16
@@ -145,9 +153,9 @@ AI void tile(int64_t K, const uint8_t *grp, size_t gstride, size_t bb, const int
         for (int j = 0; j < G; j++) {
             p[j] = grp + (size_t)j * gstride + (size_t)b * bb;
             q[j] = p[j] + 2 * AG_PACK_ROWS + half * LANES * 4;
-            if (R == 1 && half == 0) /* a matvec streams the groups: ask for them 8 KiB ahead */
+            if (AG_GEMV_PREFETCH > 0 && R == 1 && half == 0) /* a matvec streams the groups: ask ahead */
                 for (size_t o = 0; o < bb; o += 64)
-                    _mm_prefetch((const char *)p[j] + GEMV_PREFETCH + o, _MM_HINT_T1);
+                    _mm_prefetch((const char *)p[j] + AG_GEMV_PREFETCH + o, AG_GEMV_PREFETCH_HINT);
         }
         vi acc[GMAX][MR];
 #if defined(AG_VNNI)
