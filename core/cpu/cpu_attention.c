@@ -48,7 +48,8 @@ size_t cpu_priv_attention(const ag_tensor *node)
 }
 
 /* One query row against all visible keys: scores straight from k's rows with the dot kernels
- * (no copy of k), online softmax per tile, v rows widened one at a time. */
+ * (no copy of k), online softmax per tile on the vector kernels, then the tile's V rows summed
+ * with their weights (F16 V: ag_mad_rows_f16, the sum held in registers across the rows). */
 static void att_row(const ag_tensor *k, const ag_tensor *v, const char *Kh, const char *Vh, const float *q,
                     const float *mrow, int64_t kend, float scale, const att_scratch *sc, float *out)
 {
@@ -60,9 +61,14 @@ static void att_row(const ag_tensor *k, const ag_tensor *v, const char *Kh, cons
         const int64_t nk = j0 + BK < kend ? BK : kend - j0;
         ag_vec_dot_rows(k->type, D, Kh + j0 * (int64_t)k->nb[1], k->nb[1], (int)nk, q, s);
         float mx = m;
-        for (int64_t j = 0; j < nk; j++) {
-            s[j] = s[j] * scale + (mrow ? mrow[j0 + j] : 0.0f);
-            mx = s[j] > mx ? s[j] : mx;
+        if (!mrow) {
+            const float tm = ag_vec_scale_max(s, nk, scale);
+            mx = tm > mx ? tm : mx;
+        } else {
+            for (int64_t j = 0; j < nk; j++) {
+                s[j] = s[j] * scale + mrow[j0 + j];
+                mx = s[j] > mx ? s[j] : mx;
+            }
         }
         if (mx == -INFINITY)
             continue;
@@ -71,23 +77,23 @@ static void att_row(const ag_tensor *k, const ag_tensor *v, const char *Kh, cons
         if (alpha != 1.0f)
             for (int64_t d = 0; d < Dv; d++)
                 o[d] *= alpha;
-        for (int64_t j = 0; j < nk; j++) {
-            const float pj = expf(s[j] - mx);
-            if (pj == 0.0f)
-                continue;
-            l += pj;
-            const char *vrow = Vh + (j0 + j) * (int64_t)v->nb[1];
-            if (v->type == AG_TYPE_F16) { /* widened in registers, not through a buffer */
-                ag_axpy_f16(Dv, pj, (const ag_fp16 *)vrow, o);
-                continue;
+        l += ag_vec_exp_sum(s, nk, mx); /* s[j] = exp(s[j] - mx): the weights */
+        const char *V0 = Vh + j0 * (int64_t)v->nb[1];
+        if (v->type == AG_TYPE_F16) {
+            ag_mad_rows_f16(Dv, nk, s, (const ag_fp16 *)V0, v->nb[1], o);
+        } else {
+            for (int64_t j = 0; j < nk; j++) {
+                if (s[j] == 0.0f)
+                    continue;
+                const char *vrow = V0 + j * (int64_t)v->nb[1];
+                const float *vf = (const float *)vrow;
+                if (v->type != AG_TYPE_F32) {
+                    cpu_to_f32(v->type, vrow, vr, Dv);
+                    vf = vr;
+                }
+                for (int64_t d = 0; d < Dv; d++)
+                    o[d] += s[j] * vf[d];
             }
-            const float *vf = (const float *)vrow;
-            if (v->type != AG_TYPE_F32) {
-                cpu_to_f32(v->type, vrow, vr, Dv);
-                vf = vr;
-            }
-            for (int64_t d = 0; d < Dv; d++)
-                o[d] += pj * vf[d];
         }
         m = mx;
     }

@@ -38,6 +38,8 @@ typedef __m512 vf;
 #define VLOAD_H(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p)))
 #define VFMA(a, b, c) _mm512_fmadd_ps(a, b, c)
 #define VADD(a, b) _mm512_add_ps(a, b)
+#define VSET1(x) _mm512_set1_ps(x)
+#define VSTORE(p, v) _mm512_storeu_ps(p, v)
 AI float vhsum(vf v)
 {
     __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
@@ -54,6 +56,8 @@ typedef __m256 vf;
 #define VLOAD_H(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
 #define VFMA(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define VADD(a, b) _mm256_add_ps(a, b)
+#define VSET1(x) _mm256_set1_ps(x)
+#define VSTORE(p, v) _mm256_storeu_ps(p, v)
 #endif
 
 AI float hsum256(__m256 v)
@@ -473,6 +477,35 @@ static void axpy_f16(int64_t n, float alpha, const ag_fp16 *x, float *y)
         y[i] = fmaf(_cvtsh_ss(x[i]), alpha, y[i]);
 }
 
+/* y += sum_j p[j] * x_j: y in CH-float chunks held in 8 registers while every row passes, so
+ * each row costs loads and FMAs only (axpy_f16 per row also loads and stores y). Per element
+ * the same FMAs in the same order as axpy_f16 row after row: the same bits. */
+static void mad_rows_f16(int64_t n, int64_t nr, const float *p, const ag_fp16 *x, size_t stride, float *y)
+{
+    enum { CH = 8 * VL };
+    const char *xb = (const char *)x;
+    int64_t i = 0;
+    for (; i + CH <= n; i += CH) {
+        vf acc[8];
+        for (int c = 0; c < 8; c++)
+            acc[c] = VLOAD(y + i + c * VL);
+        for (int64_t j = 0; j < nr; j++) {
+            if (p[j] == 0.0f)
+                continue;
+            const ag_fp16 *xr = (const ag_fp16 *)(xb + (size_t)j * stride) + i;
+            const vf pj = VSET1(p[j]);
+            for (int c = 0; c < 8; c++)
+                acc[c] = VFMA(VLOAD_H(xr + c * VL), pj, acc[c]);
+        }
+        for (int c = 0; c < 8; c++)
+            VSTORE(y + i + c * VL, acc[c]);
+    }
+    if (i < n) /* the tail: row after row */
+        for (int64_t j = 0; j < nr; j++)
+            if (p[j] != 0.0f)
+                axpy_f16(n - i, p[j], (const ag_fp16 *)(xb + (size_t)j * stride) + i, y + i);
+}
+
 #if defined(AG_VNNI)
 #define ENTRY_NAME ag_kernels_avx512vnni
 #elif defined(AG_ZMM)
@@ -499,6 +532,7 @@ void ENTRY_NAME(ag_kernels *k)
     k->h2f = h2f_row;
     k->f2h = f2h_row;
     k->axpy_f16 = axpy_f16;
+    k->mad_rows_f16 = mad_rows_f16;
 #if defined(AG_VNNI)
     ag_packed_fill_avx512vnni(k);
 #elif defined(AG_ZMM)

@@ -134,6 +134,18 @@ void ag_axpy_f16(int64_t n, float alpha, const ag_fp16 *x, float *y)
         y[i] = fmaf(ag_fp16_to_fp32(x[i]), alpha, y[i]);
 }
 
+void ag_mad_rows_f16(int64_t n, int64_t nr, const float *p, const ag_fp16 *x, size_t stride, float *y)
+{
+    const ag_kernels *k = ag_kernels_get();
+    if (k->mad_rows_f16) {
+        k->mad_rows_f16(n, nr, p, x, stride, y);
+        return;
+    }
+    for (int64_t j = 0; j < nr; j++)
+        if (p[j] != 0.0f)
+            ag_axpy_f16(n, p[j], (const ag_fp16 *)((const char *)x + (size_t)j * stride), y);
+}
+
 void ag_dequantize_row(ag_type type, const void *x, float *y, int64_t n)
 {
     switch (type) {

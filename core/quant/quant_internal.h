@@ -26,6 +26,8 @@ typedef struct ag_kernels {
     ag_rows_fn rows[AG_KSLOT_COUNT];
     ag_h2f_fn h2f; /* NULL: the scalar conversion */
     void (*axpy_f16)(int64_t n, float alpha, const ag_fp16 *x, float *y); /* NULL: scalar */
+    void (*mad_rows_f16)(int64_t n, int64_t nr, const float *p, const ag_fp16 *x, size_t stride,
+                         float *y); /* NULL: axpy_f16 row after row */
     ag_f2h_fn f2h;
     ag_pmm_fn pmm_q8_0, pmm_q4_0;
     void (*pmm_f)(ag_type wt, int64_t K, const void *groups, int64_t n_rows, const float *A, size_t lda, int64_t M,

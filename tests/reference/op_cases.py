@@ -481,6 +481,12 @@ def attention_cases(fx):
     add_case("attention f16 kv GQA D=64 Nq=5 Nk=19 H=8 Hkv=2 causal", 64, 64, 5, 19, 8, 2, 0.125, True,
              kvtype="f16")
     add_case("attention Dv=32 D=64 Nq=6 Nk=7", 64, 32, 6, 7, 3, 1, 0.125, False)
+    # decoding (Nq <= 4: the direct path) over several key tiles of 256, so the running max and
+    # sum are rescaled; V rows summed in register chunks (64 or 128 floats) plus a tail
+    add_case("attention f16 kv decode GQA D=128 Nq=1 Nk=600 H=4 Hkv=2 causal", 128, 128, 1, 600, 4, 2,
+             1 / math.sqrt(128), True, kvtype="f16")
+    add_case("attention f16 kv decode Dv=136 D=64 Nq=2 Nk=300 H=2 + mask", 64, 136, 2, 300, 2, 1, 0.125, False,
+             mask=randn(2, 300), kvtype="f16")
     add_case("attention Nq=Nk=1", 64, 64, 1, 1, 2, 2, 0.125, False)
     add_case("attention D=64 H=2 Nq=70 Nk=130", 64, 64, 70, 130, 2, 2, 0.125, False)
     add_case("attention D=64 H=2 Nq=70 Nk=130 causal", 64, 64, 70, 130, 2, 2, 0.125, True)

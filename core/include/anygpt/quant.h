@@ -22,6 +22,10 @@ void ag_fp32_to_fp16_row(const float *x, ag_fp16 *y, int64_t n);
 void ag_fp16_to_fp32_row(const ag_fp16 *x, float *y, int64_t n);
 /* y[i] += alpha * x[i] with F16 x (one fused multiply-add per element, every level alike). */
 void ag_axpy_f16(int64_t n, float alpha, const ag_fp16 *x, float *y);
+/* y[i] += sum over rows j < nr of p[j] * x_j[i] (F16 rows `stride` bytes apart), rows with
+ * p[j] == 0 skipped: bit for bit ag_axpy_f16 row after row (same fused multiply-adds, j in
+ * order), but y stays in registers across the rows (attention's weighted sum of V rows). */
+void ag_mad_rows_f16(int64_t n, int64_t nr, const float *p, const ag_fp16 *x, size_t stride, float *y);
 /* Any supported type -> F32 row. */
 void ag_dequantize_row(ag_type type, const void *x, float *y, int64_t n);
 /* F32 -> any of F32/F16/Q8_0/Q4_0 for a whole tensor of nrows rows of n; returns bytes written. */
