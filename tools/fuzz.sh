@@ -35,12 +35,13 @@ targets() { ls tests/fuzz/fuzz_*.c | sed "s|.*/fuzz_||; s|\.c$||" | grep -v "^ut
 # image: a resize whose intermediate is just under AG_IMAGE_MAX_WORK_PIXELS is legitimate and
 # takes ~1 s natively (231x10975 -> 5275x1: 0.94 s, PIL 1.65 s) but 26 s under ASan + coverage.
 flags() {
+  local timeout=20
+  [ "$1" = image ] && timeout=120
   case $1 in
-    llama|seanet|soundstorm|seed_tokenizer|unclip|vocab) echo "-max_len=65536 -timeout=20" ;;
-    torchzip|safetensors|hf_tokenizer|clip_tokens) echo "-max_len=32768 -timeout=20" ;;
-    image) echo "-max_len=4096 -timeout=120" ;;
-    gst_tokens|wav|text|gst_elements) echo "-max_len=4096 -timeout=20" ;;
-    *) echo "-max_len=65536 -timeout=20" ;;
+    llama|seanet|soundstorm|seed_tokenizer|unclip|vocab) echo "-max_len=65536 -timeout=$timeout" ;;
+    torchzip|safetensors|hf_tokenizer|clip_tokens) echo "-max_len=32768 -timeout=$timeout" ;;
+    image|gst_tokens|wav|text|gst_elements) echo "-max_len=4096 -timeout=$timeout" ;;
+    *) echo "-max_len=65536 -timeout=$timeout" ;;
   esac
 }
 
