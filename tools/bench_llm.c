@@ -23,6 +23,7 @@
 #include "anygpt/error.h"
 #include "anygpt/gguf.h"
 #include "anygpt/llama.h"
+#include "bench_pages.h"
 
 static double now_s(void)
 {
@@ -48,10 +49,10 @@ static void *copy_worker(void *p)
 static double memcpy_bandwidth(int n_threads)
 {
     const size_t n = (size_t)512 << 20;
-    char *a = malloc(n), *b = malloc(n);
+    char *a = bench_pages_alloc(n), *b = bench_pages_alloc(n);
     if (!a || !b) {
-        free(a);
-        free(b);
+        bench_pages_free(a, n);
+        bench_pages_free(b, n);
         return 0.0;
     }
     memset(a, 1, n);
@@ -74,8 +75,8 @@ static double memcpy_bandwidth(int n_threads)
         if (dt < best)
             best = dt;
     }
-    free(a);
-    free(b);
+    bench_pages_free(a, n);
+    bench_pages_free(b, n);
     return (double)n / best;
 }
 
@@ -148,7 +149,7 @@ static double read_pass(const char *a, size_t n, int n_threads)
 static double read_bandwidth(int n_threads)
 {
     const size_t n = (size_t)512 << 20;
-    char *a = malloc(n);
+    char *a = bench_pages_alloc(n);
     if (!a)
         return 0.0;
     memset(a, 1, n);
@@ -158,7 +159,7 @@ static double read_bandwidth(int n_threads)
         if (dt < best)
             best = dt;
     }
-    free(a);
+    bench_pages_free(a, n);
     return (double)n / best;
 }
 
@@ -323,7 +324,7 @@ static int paired_share(ag_llama *m, int threads, double tok_bytes, int32_t voca
                         double share[3], double *bw)
 {
     const size_t n = tok_bytes < (double)((size_t)4 << 30) ? (size_t)tok_bytes / 4096 * 4096 : (size_t)4 << 30;
-    char *a = malloc(n);
+    char *a = bench_pages_alloc(n);
     if (!a)
         return -1;
     memset(a, 1, n);
@@ -331,14 +332,14 @@ static int paired_share(ag_llama *m, int threads, double tok_bytes, int32_t voca
     for (int i = 0; i < PAIRS; i++) {
         double t_step = 0.0;
         if (decode_run(m, 1, vocab, rs, logits, &t_step)) {
-            free(a);
+            bench_pages_free(a, n);
             return -1;
         }
         const double t_read = read_pass(a, n, threads);
         rb[i] = (double)n / t_read;
         sh[i] = (tok_bytes / t_step) / rb[i];
     }
-    free(a);
+    bench_pages_free(a, n);
     qsort(sh, PAIRS, sizeof sh[0], cmp_double);
     qsort(rb, PAIRS, sizeof rb[0], cmp_double);
     share[0] = sh[PAIRS / 4];

@@ -23,6 +23,7 @@
 
 #include "anygpt/quant.h"
 #include "anygpt/tensor.h"
+#include "bench_pages.h"
 
 #define ROWS 11008
 #define COLS 4096
@@ -217,7 +218,7 @@ int main(int argc, char **argv)
     printf("kernel level: %s; matvec %d rows x %d, best of %d\n", ag_simd_level(), ROWS, COLS, reps);
 
     /* memory bandwidth (skipped in the scalar child: it only reports kernels) */
-    char *src = malloc(COPY_BYTES), *dst = malloc(COPY_BYTES);
+    char *src = bench_pages_alloc(COPY_BYTES), *dst = bench_pages_alloc(COPY_BYTES);
     if (!src || !dst) {
         fprintf(stderr, "out of memory\n");
         return 1;
@@ -236,8 +237,8 @@ int main(int argc, char **argv)
                    "read %.2f GB/s\n",
                    tlist[ti], copy_gbs[ti], 2 * copy_gbs[ti], read_gbs[ti]);
     }
-    free(dst);
-    free(src);
+    bench_pages_free(dst, COPY_BYTES);
+    bench_pages_free(src, COPY_BYTES);
 
     /* weights: random values, quantized once */
     float *wf = malloc((size_t)ROWS * COLS * sizeof(float));
@@ -256,7 +257,7 @@ int main(int argc, char **argv)
         int ncopies = (int)((SWEEP_BYTES + bytes - 1) / bytes);
         char **w = calloc((size_t)ncopies, sizeof *w);
         for (int c = 0; c < ncopies; c++) {
-            w[c] = malloc(bytes);
+            w[c] = bench_pages_alloc(bytes);
             if (!w[c]) {
                 fprintf(stderr, "out of memory\n");
                 return 1;
@@ -295,7 +296,7 @@ int main(int argc, char **argv)
             }
         }
         for (int c = 0; c < ncopies; c++)
-            free(w[c]);
+            bench_pages_free(w[c], bytes);
         free(w);
     }
     free(out);

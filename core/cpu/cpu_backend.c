@@ -37,13 +37,20 @@ static cpu_backend *impl_of(ag_backend *be) { return be->impl; }
  * with nothing leaked (tools/voice-cycles.py; tests/stress). Whether a block is mapped follows
  * from its size, so nothing else is stored. */
 #define CPU_MAP_MIN ((size_t)128 * 1024)
+/* From this size (KV caches, big scratch) mapped blocks ask for transparent huge pages, as the
+ * packed weights do (cpu_repack.c): a decode step streams the whole KV cache. */
+#define CPU_HUGE_MIN ((size_t)4 << 20)
 
 static void *cpu_mem_alloc(size_t padded)
 {
     if (padded < CPU_MAP_MIN)
         return aligned_alloc(CPU_ALIGN, padded);
     void *p = mmap(NULL, padded, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return p == MAP_FAILED ? NULL : p; /* page aligned: more than CPU_ALIGN */
+    if (p == MAP_FAILED)
+        return NULL;
+    if (padded >= CPU_HUGE_MIN)
+        madvise(p, padded, MADV_HUGEPAGE);
+    return p; /* page aligned: more than CPU_ALIGN */
 }
 
 static void cpu_mem_free(void *p, size_t padded)
