@@ -65,6 +65,7 @@ AI void v_store(float *o, vf v, int n)
 }
 #if defined(AG_VNNI)
 AI vi v_dpbusd(vi acc, vi u, vi s) { return _mm512_dpbusd_epi32(acc, u, s); }
+AI vi v_sra32_4(vi a) { return _mm512_srai_epi32(a, 4); }
 #define MR 8
 #else
 #define MR 6
@@ -145,7 +146,9 @@ AI void tile(int64_t K, const uint8_t *grp, size_t gstride, size_t bb, const int
             accf[j][r] = v_fzero();
     }
     const vi m4 = v_set8(0x0f);
-#if !defined(AG_VNNI)
+#if defined(AG_VNNI)
+    const vi mhi = v_set8((char)0xf0);
+#else
     const vi ones = v_set16(1);
 #endif
     for (int64_t b = 0; b < nb; b++) {
@@ -162,7 +165,24 @@ AI void tile(int64_t K, const uint8_t *grp, size_t gstride, size_t bb, const int
         for (int r = 0; r < R; r++)
             for (int j = 0; j < G; j++)
                 acc[j][r] = v_set32(corr[r][b]);
-        if (q4) {
+        if (q4 && R == 1) {
+            /* the matvec: high nibbles dotted where they are (16 x hi, still a u8) into their own
+             * sums, shifted down once per block: one shift per group and block instead of four,
+             * the same integers (the sums of 16 x hi x y are multiples of 16) */
+            vi acch[GMAX];
+            for (int j = 0; j < G; j++)
+                acch[j] = v_zero();
+            for (int c = 0; c < 4; c++) {
+                const vi ylo = v_bcst(a[0] + 32 * b + 4 * c), yhi = v_bcst(a[0] + 32 * b + 16 + 4 * c);
+                for (int j = 0; j < G; j++) {
+                    const vi raw = v_load(q[j] + 64 * c);
+                    acc[j][0] = v_dpbusd(acc[j][0], v_and(raw, m4), ylo);
+                    acch[j] = v_dpbusd(acch[j], v_and(raw, mhi), yhi);
+                }
+            }
+            for (int j = 0; j < G; j++)
+                acc[j][0] = v_add32(acc[j][0], v_sra32_4(acch[j]));
+        } else if (q4) {
             for (int c = 0; c < 4; c++)
                 for (int r = 0; r < R; r++) {
                     const vi ylo = v_bcst(a[r] + 32 * b + 4 * c), yhi = v_bcst(a[r] + 32 * b + 16 + 4 * c);
