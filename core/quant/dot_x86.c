@@ -436,7 +436,57 @@ static float dot_q4_0(int64_t n, const void *w, const void *a)
 #define CALL_Q8(wp, op, R) rows_q8_0(n, wp, stride, act, op, R, pf)
 #define CALL_Q4(wp, op, R) rows_q4_0(n, wp, stride, act, op, R, pf)
 ROWS_ENTRY(rows_f32_entry, CALL_F32)
-ROWS_ENTRY(rows_f16_entry, CALL_F16)
+ROWS_ENTRY(rows_f16_any, CALL_F16)
+
+#if defined(AG_ZMM)
+/* v[i]'s 16 lanes summed into lane i of the result: pairs of vectors folded by unpacks (32-bit,
+ * then 64-bit), then 128-bit lanes by shuffles; each step halves the vectors and doubles the rows
+ * a vector holds, ~2 operations a row instead of a whole horizontal sum each. */
+AI __m512 hsum_16x16(const __m512 v[16])
+{
+    __m512 a[8], b[4], c[2];
+    for (int i = 0; i < 8; i++) /* per 128-bit lane: v[2i] at 0,2 and v[2i+1] at 1,3 */
+        a[i] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]), _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]));
+    for (int k = 0; k < 4; k++) { /* per 128-bit lane: rows 4k..4k+3 in order */
+        const __m512d x = _mm512_castps_pd(a[2 * k]), y = _mm512_castps_pd(a[2 * k + 1]);
+        b[k] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(x, y)), _mm512_castpd_ps(_mm512_unpackhi_pd(x, y)));
+    }
+    for (int k = 0; k < 2; k++) /* 128-bit lanes: b[2k] L0+L1, L2+L3, then b[2k+1]'s */
+        c[k] = _mm512_add_ps(_mm512_shuffle_f32x4(b[2 * k], b[2 * k + 1], 0x88),
+                             _mm512_shuffle_f32x4(b[2 * k], b[2 * k + 1], 0xdd));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(c[0], c[1], 0x88), _mm512_shuffle_f32x4(c[0], c[1], 0xdd));
+}
+
+/* 16 F16 rows (decode attention's keys) times one F32 vector, n a multiple of 16: one
+ * accumulator a row, the 16 sums reduced together. */
+AI void rows16_f16(int64_t n, const char *w, size_t stride, const float *a, float *out)
+{
+    __m512 acc[16];
+    for (int r = 0; r < 16; r++) {
+        acc[r] = _mm512_setzero_ps();
+        for (size_t o = 0; o < (size_t)n * 2; o += 64) /* the next 16 rows; past the end is harmless */
+            _mm_prefetch(w + (size_t)(16 + r) * stride + o, _MM_HINT_NTA);
+    }
+    for (int64_t i = 0; i < n; i += 16) {
+        const __m512 av = _mm512_loadu_ps(a + i);
+        for (int r = 0; r < 16; r++)
+            acc[r] = _mm512_fmadd_ps(VLOAD_H((const ag_fp16 *)(w + (size_t)r * stride) + i), av, acc[r]);
+    }
+    _mm512_storeu_ps(out, hsum_16x16(acc));
+}
+#endif
+
+static void rows_f16_entry(int64_t n, const void *wv, size_t stride, int nr, const void *act, float *out)
+{
+    int r = 0;
+#if defined(AG_ZMM)
+    if (n % 16 == 0)
+        for (; r + 16 <= nr; r += 16)
+            rows16_f16(n, (const char *)wv + (size_t)r * stride, stride, act, out + r);
+#endif
+    if (r < nr)
+        rows_f16_any(n, (const char *)wv + (size_t)r * stride, stride, nr - r, act, out + r);
+}
 ROWS_ENTRY(rows_q8_0_entry, CALL_Q8)
 ROWS_ENTRY(rows_q4_0_entry, CALL_Q4)
 
@@ -490,6 +540,9 @@ static void mad_rows_f16(int64_t n, int64_t nr, const float *p, const ag_fp16 *x
         for (int c = 0; c < 8; c++)
             acc[c] = VLOAD(y + i + c * VL);
         for (int64_t j = 0; j < nr; j++) {
+            if (i == 0) /* the row 16 ahead, on the first pass over the rows (past the end: harmless) */
+                for (size_t o = 0; o < (size_t)n * 2; o += 64)
+                    _mm_prefetch(xb + (size_t)(j + 16) * stride + o, _MM_HINT_NTA);
             if (p[j] == 0.0f)
                 continue;
             const ag_fp16 *xr = (const ag_fp16 *)(xb + (size_t)j * stride) + i;
