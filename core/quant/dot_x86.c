@@ -438,11 +438,13 @@ static float dot_q4_0(int64_t n, const void *w, const void *a)
 ROWS_ENTRY(rows_f32_entry, CALL_F32)
 ROWS_ENTRY(rows_f16_any, CALL_F16)
 
+/* ---- F16 rows times one F32 vector, VL rows at a time (decode attention's keys) ---- */
+#define ROWS_PF 16 /* rows prefetched ahead */
 #if defined(AG_ZMM)
 /* v[i]'s 16 lanes summed into lane i of the result: pairs of vectors folded by unpacks (32-bit,
  * then 64-bit), then 128-bit lanes by shuffles; each step halves the vectors and doubles the rows
  * a vector holds, ~2 operations a row instead of a whole horizontal sum each. */
-AI __m512 hsum_16x16(const __m512 v[16])
+AI vf hsum_rows(const vf v[VL])
 {
     __m512 a[8], b[4], c[2];
     for (int i = 0; i < 8; i++) /* per 128-bit lane: v[2i] at 0,2 and v[2i+1] at 1,3 */
@@ -456,34 +458,40 @@ AI __m512 hsum_16x16(const __m512 v[16])
                              _mm512_shuffle_f32x4(b[2 * k], b[2 * k + 1], 0xdd));
     return _mm512_add_ps(_mm512_shuffle_f32x4(c[0], c[1], 0x88), _mm512_shuffle_f32x4(c[0], c[1], 0xdd));
 }
-
-/* 16 F16 rows (decode attention's keys) times one F32 vector, n a multiple of 16: one
- * accumulator a row, the 16 sums reduced together. */
-AI void rows16_f16(int64_t n, const char *w, size_t stride, const float *a, float *out)
+#else
+/* the same for 8 vectors of 8: pairwise adds (per 128-bit lane), then the two halves */
+AI vf hsum_rows(const vf v[VL])
 {
-    __m512 acc[16];
-    for (int r = 0; r < 16; r++) {
-        acc[r] = _mm512_setzero_ps();
-        for (size_t o = 0; o < (size_t)n * 2; o += 64) /* the next 16 rows; past the end is harmless */
-            _mm_prefetch(w + (size_t)(16 + r) * stride + o, _MM_HINT_NTA);
-    }
-    for (int64_t i = 0; i < n; i += 16) {
-        const __m512 av = _mm512_loadu_ps(a + i);
-        for (int r = 0; r < 16; r++)
-            acc[r] = _mm512_fmadd_ps(VLOAD_H((const ag_fp16 *)(w + (size_t)r * stride) + i), av, acc[r]);
-    }
-    _mm512_storeu_ps(out, hsum_16x16(acc));
+    const __m256 u0 = _mm256_hadd_ps(_mm256_hadd_ps(v[0], v[1]), _mm256_hadd_ps(v[2], v[3]));
+    const __m256 u1 = _mm256_hadd_ps(_mm256_hadd_ps(v[4], v[5]), _mm256_hadd_ps(v[6], v[7]));
+    return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
 }
 #endif
+
+/* VL rows, n a multiple of VL: one accumulator a row, the VL sums reduced together; the rows
+ * ROWS_PF ahead are asked for (non-temporal, as the weight stream; past the end is harmless). */
+AI void rows_vl_f16(int64_t n, const char *w, size_t stride, const float *a, float *out)
+{
+    vf acc[VL];
+    for (int r = 0; r < VL; r++) {
+        acc[r] = VZERO();
+        for (size_t o = 0; o < (size_t)n * 2; o += 64)
+            _mm_prefetch(w + (size_t)(ROWS_PF + r) * stride + o, _MM_HINT_NTA);
+    }
+    for (int64_t i = 0; i < n; i += VL) {
+        const vf av = VLOAD(a + i);
+        for (int r = 0; r < VL; r++)
+            acc[r] = VFMA(VLOAD_H((const ag_fp16 *)(w + (size_t)r * stride) + i), av, acc[r]);
+    }
+    VSTORE(out, hsum_rows(acc));
+}
 
 static void rows_f16_entry(int64_t n, const void *wv, size_t stride, int nr, const void *act, float *out)
 {
     int r = 0;
-#if defined(AG_ZMM)
-    if (n % 16 == 0)
-        for (; r + 16 <= nr; r += 16)
-            rows16_f16(n, (const char *)wv + (size_t)r * stride, stride, act, out + r);
-#endif
+    if (n % VL == 0)
+        for (; r + VL <= nr; r += VL)
+            rows_vl_f16(n, (const char *)wv + (size_t)r * stride, stride, act, out + r);
     if (r < nr)
         rows_f16_any(n, (const char *)wv + (size_t)r * stride, stride, nr - r, act, out + r);
 }
