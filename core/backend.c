@@ -85,6 +85,12 @@ int ag_backend_compute(ag_backend *be, ag_graph *g)
 
 ag_buffer *ag_buffer_alloc(ag_backend *be, size_t size) { return be->iface->buffer_alloc(be, size ? size : 1); }
 
+void ag_buffer_hint_grows(ag_buffer *buf)
+{
+    if (buf && buf->backend->iface->buffer_hint_grows)
+        buf->backend->iface->buffer_hint_grows(buf);
+}
+
 ag_buffer *ag_buffer_from_host(ag_backend *be, void *ptr, size_t size)
 {
     if (!be->iface->buffer_from_host) {

@@ -7,13 +7,13 @@
  * the size of the rows it replaces, and when those rows are a read-only private file mapping
  * their pages are given back (MADV_DONTNEED: a later read faults them in again from the file,
  * so nothing is lost; anonymous memory is never dropped). The copies ask for transparent huge
- * pages (MADV_HUGEPAGE; a no-op where THP is off): the decode's matvec prefetches 4 KiB ahead
- * on four streams, so with 4 KiB pages nearly every prefetch starts a page walk (nested, in a
- * VM). On the 2-core VM, 7B, 7 alternating pairs, bound measured on huge pages too: Q4_0
- * decode +3 to +19%, Q8_0 +4 to +14%, prefill +12 to +35%, and the first step (the packing,
- * a page fault per 4 KiB before) 9-21 s -> 2.2-3.0 s. (An earlier kernel set, without the
- * prefetches, measured them within noise.) No memory is lost to rounding: the kernel puts huge
- * pages only on 2 MiB wholly inside the mapping, a tensor's tail stays on small pages.
+ * pages (MADV_HUGEPAGE; a no-op where THP is off): packing faulted every 4 KiB before, and the
+ * first step of a 7B (the packing) took 9-22 s, now 2.2-4.8 s (2-core VM, alternating runs).
+ * The decode over them measured within noise against small pages (4 alternating pairs, the other
+ * big buffers on small pages in both); with every big buffer on huge pages too (KV cache
+ * included, which cpu_backend.c now keeps on small pages), 7 pairs: Q4_0 decode +3 to +19%, Q8_0
+ * +4 to +14%, prefill +12 to +35%. No memory is lost to
+ * rounding: the kernel puts huge pages only on 2 MiB wholly inside the mapping.
  *
  * The cache is process-wide (a model shared by several backends is packed once). */
 #include "cpu/cpu_internal.h"

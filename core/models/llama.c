@@ -175,6 +175,7 @@ static int alloc_cache(ag_llama *m)
                      ag_last_error());
         return -1;
     }
+    ag_buffer_hint_grows(m->cache_buf); /* written a token at a time: resident as it fills */
     m->cache_bytes = total;
     size_t off = 0;
     for (int i = 0; i < hp->n_layer; i++) {

@@ -29,6 +29,8 @@ typedef struct ag_backend_iface {
     /* Wrap host memory without copying; NULL where the backend cannot (vulkan). */
     ag_buffer *(*buffer_from_host)(ag_backend *be, void *ptr, size_t size);
     void (*buffer_free)(ag_buffer *buf);
+    /* Optional: see ag_buffer_hint_grows. */
+    void (*buffer_hint_grows)(ag_buffer *buf);
     int (*buffer_write)(ag_buffer *buf, size_t offset, const void *src, size_t n);
     int (*buffer_read)(ag_buffer *buf, size_t offset, void *dst, size_t n);
     /* Can this backend execute this node (op + types + shapes)? */
@@ -84,6 +86,10 @@ void ag_backend_turn_end(ag_backend *be);
 void ag_backend_turn_stats(ag_backend *be, uint64_t *served, uint64_t *waited, int *waiting);
 
 ag_buffer *ag_buffer_alloc(ag_backend *be, size_t size);
+/* Says that buf, just allocated and not written yet, fills a little at a time (a KV cache sized
+ * for the whole context): the backend keeps its resident memory to what is written (cpu: small
+ * pages, where big buffers otherwise get transparent huge pages). A hint: no-op where unknown. */
+void ag_buffer_hint_grows(ag_buffer *buf);
 ag_buffer *ag_buffer_from_host(ag_backend *be, void *ptr, size_t size);
 void ag_buffer_free(ag_buffer *buf);
 
