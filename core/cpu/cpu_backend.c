@@ -37,23 +37,24 @@ static cpu_backend *impl_of(ag_backend *be) { return be->impl; }
  * with nothing leaked (tools/voice-cycles.py; tests/stress). Whether a block is mapped follows
  * from its size, so nothing else is stored. */
 #define CPU_MAP_MIN ((size_t)128 * 1024)
-/* From this size mapped blocks (graph intermediates, scratch) ask for transparent huge pages,
- * as the packed weights do (cpu_repack.c says why): 7B prefill +2 to +20% over small pages (3
- * alternating pairs). Not a buffer that fills a little at a time (ag_buffer_hint_grows: a KV
- * cache is sized for the whole context and written a row per head and token, so 2 MiB pages
- * would make all of it resident at the first token: 7B at 4096 tokens 5.6 GB instead of 3.6). */
-#define CPU_HUGE_MIN ((size_t)4 << 20)
 
-static void *cpu_mem_alloc(size_t padded)
+void *cpu_map(size_t bytes)
 {
-    if (padded < CPU_MAP_MIN)
-        return aligned_alloc(CPU_ALIGN, padded);
-    void *p = mmap(NULL, padded, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return NULL;
-    if (padded >= CPU_HUGE_MIN)
-        madvise(p, padded, MADV_HUGEPAGE);
-    return p; /* page aligned: more than CPU_ALIGN */
+    madvise(p, bytes, MADV_HUGEPAGE); /* a hint: where THP is off, small pages */
+    return p;
+}
+
+/* Mapped blocks (graph intermediates, scratch) get huge pages as the packed weights do: 7B
+ * prefill +2 to +20% over small pages (3 alternating pairs). Not a buffer that fills a little at
+ * a time (ag_buffer_hint_grows): a KV cache is sized for the whole context and written a row per
+ * head and token, so 2 MiB pages would make all of it resident at the first token (7B at 4096
+ * tokens: 5.6 GB instead of 3.6). */
+static void *cpu_mem_alloc(size_t padded)
+{
+    return padded < CPU_MAP_MIN ? aligned_alloc(CPU_ALIGN, padded) : cpu_map(padded); /* page aligned */
 }
 
 static void cpu_mem_free(void *p, size_t padded)
@@ -69,7 +70,7 @@ static void cpu_mem_free(void *p, size_t padded)
 static void cpu_buffer_hint_grows(ag_buffer *b)
 {
     const size_t padded = cpu_align(b->size);
-    if (!b->borrowed && padded >= CPU_HUGE_MIN)
+    if (!b->borrowed && padded >= CPU_MAP_MIN) /* a mapped block (cpu_mem_alloc) */
         madvise(b->host, padded, MADV_NOHUGEPAGE);
 }
 

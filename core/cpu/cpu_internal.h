@@ -89,6 +89,11 @@ static inline void cpu_range(int64_t n, int ith, int nth, int64_t *i0, int64_t *
 #define CPU_ALIGN 64
 static inline size_t cpu_align(size_t x) { return (x + CPU_ALIGN - 1) / CPU_ALIGN * CPU_ALIGN; }
 
+/* Anonymous pages mapped for one block (munmap to free), with the transparent huge pages hint:
+ * the kernel puts huge pages only where 2 MiB fit wholly inside, so small blocks are unaffected.
+ * NULL when mapping fails. Why huge pages: cpu_repack.c. */
+void *cpu_map(size_t bytes);
+
 /* ---- sgemm: C[M,N] (ldc) = A[M,K] * op(B) (+ C when accumulate), row-major.
  * trans_b: B is [N,K] (ldb) and used transposed, else B is [K,N] (ldb).
  * trans_a: A is stored [K,M] (lda) and used transposed.

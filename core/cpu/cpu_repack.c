@@ -12,8 +12,8 @@
  * The decode over them measured within noise against small pages (4 alternating pairs, the other
  * big buffers on small pages in both); with every big buffer on huge pages too (KV cache
  * included, which cpu_backend.c now keeps on small pages), 7 pairs: Q4_0 decode +3 to +19%, Q8_0
- * +4 to +14%, prefill +12 to +35%. No memory is lost to
- * rounding: the kernel puts huge pages only on 2 MiB wholly inside the mapping.
+ * +4 to +14%, prefill +12 to +35%. No memory is lost to rounding: the kernel puts huge pages
+ * only on 2 MiB wholly inside the mapping.
  *
  * The cache is process-wide (a model shared by several backends is packed once). */
 #include "cpu/cpu_internal.h"
@@ -174,11 +174,8 @@ int cpu_repack_prepare(cpu_pool *pool, const ag_tensor *const *ws, size_t n)
         const size_t bytes = ag_packed_size(w->type, w->ne[1], w->ne[0]);
         const size_t page = (size_t)sysconf(_SC_PAGESIZE);
         const size_t map_bytes = (bytes + page - 1) / page * page;
-        void *mem = e && bytes ? mmap(NULL, map_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-                               : MAP_FAILED;
-        if (mem != MAP_FAILED)
-            madvise(mem, map_bytes, MADV_HUGEPAGE); /* see the top of the file */
-        if (mem == MAP_FAILED) { /* not fatal: the matmuls read the file layout instead */
+        void *mem = e && bytes ? cpu_map(map_bytes) : NULL; /* huge pages: see the top of the file */
+        if (!mem) { /* not fatal: the matmuls read the file layout instead */
             free(e);
             continue;
         }

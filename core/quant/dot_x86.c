@@ -443,7 +443,7 @@ ROWS_ENTRY(rows_f16_any, CALL_F16)
 #if defined(AG_ZMM)
 /* v[i]'s 16 lanes summed into lane i of the result: pairs of vectors folded by unpacks (32-bit,
  * then 64-bit), then 128-bit lanes by shuffles; each step halves the vectors and doubles the rows
- * a vector holds, ~2 operations a row instead of a whole horizontal sum each. */
+ * a vector holds: 45 operations for 16 rows, against ~8 a row for a horizontal sum each. */
 AI vf hsum_rows(const vf v[VL])
 {
     __m512 a[8], b[4], c[2];
