@@ -215,7 +215,8 @@ int main(int argc, char **argv)
         tlist[0] = only_threads;
         nt = 1;
     }
-    printf("kernel level: %s; matvec %d rows x %d, best of %d\n", ag_simd_level(), ROWS, COLS, reps);
+    printf("kernel level: %s, prefetch %s; matvec %d rows x %d, best of %d\n", ag_simd_level(), ag_simd_prefetch(), ROWS,
+           COLS, reps);
 
     /* memory bandwidth (skipped in the scalar child: it only reports kernels) */
     char *src = bench_pages_alloc(COPY_BYTES), *dst = bench_pages_alloc(COPY_BYTES);

@@ -658,8 +658,10 @@ ag_backend *ag_backend_cpu_new(int n_threads)
         return NULL;
     }
     const char *core = cpu_blas_core();
-    snprintf(cb->devname, sizeof cb->devname, "CPU, %d threads, %s kernels%s%s%s", n_threads, ag_simd_level(),
-             cpu_have_blas() ? ", OpenBLAS sgemm" : "", core ? " " : "", core ? core : "");
+    const char *pf = ag_simd_prefetch();
+    snprintf(cb->devname, sizeof cb->devname, "CPU, %d threads, %s kernels%s%s%s%s%s", n_threads, ag_simd_level(),
+             *pf ? ", prefetch " : "", pf, cpu_have_blas() ? ", OpenBLAS sgemm" : "", core ? " " : "",
+             core ? core : "");
     if (ag_backend_turns_attach(be) != 0) {
         cpu_free(be);
         return NULL;

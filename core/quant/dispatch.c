@@ -23,10 +23,26 @@ static bool cpu_has_f16c(void)
 }
 #endif
 
+#if AG_HAVE_X86_KERNELS
+/* The stream prefetch hint (ag_kernels.stream_nta): AG_PREFETCH=nta|l2, else by vendor, as
+ * measured: non-temporal on AMD, into L2 elsewhere. */
+static int stream_nta(void)
+{
+    const char *pf = getenv("AG_PREFETCH");
+    if (pf && strcmp(pf, "nta") == 0)
+        return 1;
+    if (pf && strcmp(pf, "l2") == 0)
+        return 0;
+    unsigned a, b, c, d;
+    return __get_cpuid(0, &a, &b, &c, &d) && b == 0x68747541u && d == 0x69746e65u && c == 0x444d4163u; /* AuthenticAMD */
+}
+#endif
+
 static void kernels_init(void)
 {
     ag_kernels_scalar(&g_kernels);
 #if AG_HAVE_X86_KERNELS
+    g_kernels.stream_nta = stream_nta();
     const char *cap = getenv("AG_SIMD");
     int max_level = 2; /* 0 scalar, 1 avx2, 2 avx512 */
     bool no_vnni = false;  /* AG_SIMD=avx512novnni: the plain AVX-512 kernels, for tests on VNNI CPUs */
@@ -67,6 +83,14 @@ const ag_kernels *ag_kernels_get(void)
 const char *ag_simd_level(void)
 {
     return ag_kernels_get()->name;
+}
+
+const char *ag_simd_prefetch(void)
+{
+    const ag_kernels *k = ag_kernels_get();
+    if (strcmp(k->name, "scalar") == 0)
+        return "";
+    return k->stream_nta ? "non-temporal" : "L2";
 }
 
 static int slot_of(ag_type t)

@@ -469,14 +469,18 @@ AI vf hsum_rows(const vf v[VL])
 #endif
 
 /* VL rows, n a multiple of VL: one accumulator a row, the VL sums reduced together; the rows
- * ROWS_PF ahead are asked for (non-temporal, as the weight stream; past the end is harmless). */
-AI void rows_vl_f16(int64_t n, const char *w, size_t stride, const float *a, float *out)
+ * ROWS_PF ahead are asked for (with the weight stream's hint; past the end is harmless). */
+AI void rows_vl_f16(int64_t n, const char *w, size_t stride, const float *a, float *out, const int nta)
 {
     vf acc[VL];
     for (int r = 0; r < VL; r++) {
         acc[r] = VZERO();
-        for (size_t o = 0; o < (size_t)n * 2; o += 64)
-            _mm_prefetch(w + (size_t)(ROWS_PF + r) * stride + o, _MM_HINT_NTA);
+        for (size_t o = 0; o < (size_t)n * 2; o += 64) {
+            if (nta)
+                _mm_prefetch(w + (size_t)(ROWS_PF + r) * stride + o, _MM_HINT_NTA);
+            else
+                _mm_prefetch(w + (size_t)(ROWS_PF + r) * stride + o, _MM_HINT_T1);
+        }
     }
     for (int64_t i = 0; i < n; i += VL) {
         const vf av = VLOAD(a + i);
@@ -486,14 +490,25 @@ AI void rows_vl_f16(int64_t n, const char *w, size_t stride, const float *a, flo
     VSTORE(out, hsum_rows(acc));
 }
 
-static void rows_f16_entry(int64_t n, const void *wv, size_t stride, int nr, const void *act, float *out)
+AI void rows_f16_vl_then_any(int64_t n, const void *wv, size_t stride, int nr, const void *act, float *out,
+                               const int nta)
 {
     int r = 0;
     if (n % VL == 0)
         for (; r + VL <= nr; r += VL)
-            rows_vl_f16(n, (const char *)wv + (size_t)r * stride, stride, act, out + r);
+            rows_vl_f16(n, (const char *)wv + (size_t)r * stride, stride, act, out + r, nta);
     if (r < nr)
         rows_f16_any(n, (const char *)wv + (size_t)r * stride, stride, nr - r, act, out + r);
+}
+
+static void rows_f16_entry(int64_t n, const void *wv, size_t stride, int nr, const void *act, float *out)
+{
+    rows_f16_vl_then_any(n, wv, stride, nr, act, out, 0);
+}
+
+static void rows_f16_entry_nta(int64_t n, const void *wv, size_t stride, int nr, const void *act, float *out)
+{
+    rows_f16_vl_then_any(n, wv, stride, nr, act, out, 1);
 }
 ROWS_ENTRY(rows_q8_0_entry, CALL_Q8)
 ROWS_ENTRY(rows_q4_0_entry, CALL_Q4)
@@ -538,7 +553,8 @@ static void axpy_f16(int64_t n, float alpha, const ag_fp16 *x, float *y)
 /* y += sum_j p[j] * x_j: y in CH-float chunks held in 8 registers while every row passes, so
  * each row costs loads and FMAs only (axpy_f16 per row also loads and stores y). Per element
  * the same FMAs in the same order as axpy_f16 row after row: the same bits. */
-static void mad_rows_f16(int64_t n, int64_t nr, const float *p, const ag_fp16 *x, size_t stride, float *y)
+AI void mad_rows_f16_hint(int64_t n, int64_t nr, const float *p, const ag_fp16 *x, size_t stride, float *y,
+                           const int nta)
 {
     enum { CH = 8 * VL };
     const char *xb = (const char *)x;
@@ -549,8 +565,12 @@ static void mad_rows_f16(int64_t n, int64_t nr, const float *p, const ag_fp16 *x
             acc[c] = VLOAD(y + i + c * VL);
         for (int64_t j = 0; j < nr; j++) {
             if (i == 0) /* the row 16 ahead, on the first pass over the rows (past the end: harmless) */
-                for (size_t o = 0; o < (size_t)n * 2; o += 64)
-                    _mm_prefetch(xb + (size_t)(j + 16) * stride + o, _MM_HINT_NTA);
+                for (size_t o = 0; o < (size_t)n * 2; o += 64) {
+                    if (nta)
+                        _mm_prefetch(xb + (size_t)(j + 16) * stride + o, _MM_HINT_NTA);
+                    else
+                        _mm_prefetch(xb + (size_t)(j + 16) * stride + o, _MM_HINT_T1);
+                }
             if (p[j] == 0.0f)
                 continue;
             const ag_fp16 *xr = (const ag_fp16 *)(xb + (size_t)j * stride) + i;
@@ -565,6 +585,16 @@ static void mad_rows_f16(int64_t n, int64_t nr, const float *p, const ag_fp16 *x
         for (int64_t j = 0; j < nr; j++)
             if (p[j] != 0.0f)
                 axpy_f16(n - i, p[j], (const ag_fp16 *)(xb + (size_t)j * stride) + i, y + i);
+}
+
+static void mad_rows_f16(int64_t n, int64_t nr, const float *p, const ag_fp16 *x, size_t stride, float *y)
+{
+    mad_rows_f16_hint(n, nr, p, x, stride, y, 0);
+}
+
+static void mad_rows_f16_nta(int64_t n, int64_t nr, const float *p, const ag_fp16 *x, size_t stride, float *y)
+{
+    mad_rows_f16_hint(n, nr, p, x, stride, y, 1);
 }
 
 #if defined(AG_VNNI)
@@ -587,13 +617,13 @@ void ENTRY_NAME(ag_kernels *k)
     k->dot[AG_KSLOT_Q8_0] = dot_q8_0;
     k->dot[AG_KSLOT_Q4_0] = dot_q4_0;
     k->rows[AG_KSLOT_F32] = rows_f32_entry;
-    k->rows[AG_KSLOT_F16] = rows_f16_entry;
+    k->rows[AG_KSLOT_F16] = k->stream_nta ? rows_f16_entry_nta : rows_f16_entry;
     k->rows[AG_KSLOT_Q8_0] = rows_q8_0_entry;
     k->rows[AG_KSLOT_Q4_0] = rows_q4_0_entry;
     k->h2f = h2f_row;
     k->f2h = f2h_row;
     k->axpy_f16 = axpy_f16;
-    k->mad_rows_f16 = mad_rows_f16;
+    k->mad_rows_f16 = k->stream_nta ? mad_rows_f16_nta : mad_rows_f16;
 #if defined(AG_VNNI)
     ag_packed_fill_avx512vnni(k);
 #elif defined(AG_ZMM)

@@ -20,18 +20,16 @@
 #define AI static inline __attribute__((always_inline, unused)) /* not every helper is used at every SIMD level */
 /* Decode streams every weight once per token. Hardware prefetchers stop at 4 KiB page edges;
  * prefetching 8 KiB ahead took the packed matvec over the whole 7B model from ~75% to ~90% of a
- * plain read pass over the same bytes (noisy 2-core VM, alternating runs). The hint: T1 (into
- * L2) beat T0 on one VM (8.69 -> 9.18 tok/s), but on the next two, slow and fast memory, a
- * non-temporal prefetch 4 KiB ahead beat T1 at every alternating round: isolated Q4_0 kernel
- * 49-88% -> 85-94% of the read pass, 7B decode 72% -> 80% of the paired read bound (means of 4
- * and 7 runs), Q8_0 78-93% -> 92-99% (3 pairs). Our guess at why, not measured: NTA lines
- * bypass or leave early the outer caches, so the once-read stream does not evict what is reused
- * (activations, KV cache). */
+ * plain read pass over the same bytes (noisy 2-core VM, alternating runs). The hint depends on
+ * the CPU (ag_kernels.stream_nta, chosen in dispatch.c): on AMD Zen 5 VMs T1 (into L2) beat T0
+ * (8.69 -> 9.18 tok/s) and a non-temporal prefetch beat T1 at every alternating round (isolated
+ * Q4_0 kernel 49-88% -> 85-94% of the read pass, 7B decode 72% -> 80% of the paired read bound,
+ * Q8_0 78-93% -> 92-99%); on Intel Emerald Rapids the non-temporal one halves the decode (55-62%
+ * -> 103-108% of the paired read bound, 4 pairs), T0 and T1 even. Intel's non-temporal
+ * prefetch fills L1 only, so every line of the stream holds one of the core's few L1 miss
+ * buffers until DRAM answers; that is our reading of the difference, not a measurement. */
 #ifndef AG_GEMV_PREFETCH /* bytes ahead; both settable (-D) so a tuning build can try others */
 #define AG_GEMV_PREFETCH 4096
-#endif
-#ifndef AG_GEMV_PREFETCH_HINT
-#define AG_GEMV_PREFETCH_HINT _MM_HINT_NTA
 #endif
 
 #if defined(AG_ZMM)
@@ -131,7 +129,7 @@ AI vi v_bcst(const int8_t *p)
  * runs; fours over pairs on two threads: 10.66 -> 11.12 tok/s, means of 4 alternating pairs).
  * R, G, q4 and half are compile-time constants after inlining. */
 AI void tile(int64_t K, const uint8_t *grp, size_t gstride, size_t bb, const int8_t *act, size_t astride, float *out,
-             size_t ldo, const int *nvalid, const int R, const int G, const int q4, const int half)
+             size_t ldo, const int *nvalid, const int R, const int G, const int q4, const int half, const int nta)
 {
     const int64_t nb = K / 32;
     const int8_t *a[MR];
@@ -157,8 +155,12 @@ AI void tile(int64_t K, const uint8_t *grp, size_t gstride, size_t bb, const int
             p[j] = grp + (size_t)j * gstride + (size_t)b * bb;
             q[j] = p[j] + 2 * AG_PACK_ROWS + half * LANES * 4;
             if (AG_GEMV_PREFETCH > 0 && R == 1 && half == 0) /* a matvec streams the groups: ask ahead */
-                for (size_t o = 0; o < bb; o += 64)
-                    _mm_prefetch((const char *)p[j] + AG_GEMV_PREFETCH + o, AG_GEMV_PREFETCH_HINT);
+                for (size_t o = 0; o < bb; o += 64) {
+                    if (nta)
+                        _mm_prefetch((const char *)p[j] + AG_GEMV_PREFETCH + o, _MM_HINT_NTA);
+                    else
+                        _mm_prefetch((const char *)p[j] + AG_GEMV_PREFETCH + o, _MM_HINT_T1);
+                }
         }
         vi acc[GMAX][MR];
 #if defined(AG_VNNI)
@@ -250,7 +252,7 @@ AI void tile(int64_t K, const uint8_t *grp, size_t gstride, size_t bb, const int
 /* Every group (and half) for an R-row activation tile; a matvec (R = 1) takes the groups four
  * at a time while four full ones are left (GMAX 4), then two at a time. */
 AI void tiles(int64_t K, const uint8_t *groups, int64_t n_rows, const int8_t *act, size_t astride, float *out,
-              size_t ldo, const int R, const int q4)
+              size_t ldo, const int R, const int q4, const int nta)
 {
     const size_t bb = q4 ? AG_PACK_ROWS * sizeof(ag_block_q4_0) : AG_PACK_ROWS * sizeof(ag_block_q8_0);
     const size_t gbytes = (size_t)(K / 32) * bb;
@@ -258,7 +260,7 @@ AI void tiles(int64_t K, const uint8_t *groups, int64_t n_rows, const int8_t *ac
         const uint8_t *g = groups + (size_t)(n0 / AG_PACK_ROWS) * gbytes;
         if (GMAX == 4 && R == 1 && n_rows - n0 >= 4 * AG_PACK_ROWS) { /* four full groups (zmm: one half each) */
             const int nv4[4] = {LANES, LANES, LANES, LANES};
-            tile(K, g, gbytes, bb, act, astride, out + n0, ldo, nv4, 1, GMAX, q4, 0);
+            tile(K, g, gbytes, bb, act, astride, out + n0, ldo, nv4, 1, GMAX, q4, 0, nta);
             n0 += 4 * AG_PACK_ROWS;
             continue;
         }
@@ -274,13 +276,13 @@ AI void tiles(int64_t K, const uint8_t *groups, int64_t n_rows, const int8_t *ac
             float *o = out + n0 + h * LANES;
             if (two && nv[1] > 0) { /* (the second group may have no rows in an AVX2 second half) */
                 if (h == 0)
-                    tile(K, g, gbytes, bb, act, astride, o, ldo, nv, 1, 2, q4, 0);
+                    tile(K, g, gbytes, bb, act, astride, o, ldo, nv, 1, 2, q4, 0, nta);
                 else
-                    tile(K, g, gbytes, bb, act, astride, o, ldo, nv, 1, 2, q4, 1);
+                    tile(K, g, gbytes, bb, act, astride, o, ldo, nv, 1, 2, q4, 1, nta);
             } else if (h == 0)
-                tile(K, g, gbytes, bb, act, astride, o, ldo, nv, R, 1, q4, 0);
+                tile(K, g, gbytes, bb, act, astride, o, ldo, nv, R, 1, q4, 0, nta);
             else
-                tile(K, g, gbytes, bb, act, astride, o, ldo, nv, R, 1, q4, 1);
+                tile(K, g, gbytes, bb, act, astride, o, ldo, nv, R, 1, q4, 1, nta);
         }
         n0 += two ? 2 * AG_PACK_ROWS : AG_PACK_ROWS;
     }
@@ -296,25 +298,34 @@ AI void tiles(int64_t K, const uint8_t *groups, int64_t n_rows, const int8_t *ac
             const int8_t *Am = A + (size_t)m0 * as;                                                            \
             float *Om = out + (size_t)m0 * ldo;                                                                \
             switch (R) {                                                                                       \
-            case 1: tiles(K, groups, n_rows, Am, as, Om, ldo, 1, Q4); break;                                  \
-            case 2: tiles(K, groups, n_rows, Am, as, Om, ldo, 2, Q4); break;                                  \
-            case 3: tiles(K, groups, n_rows, Am, as, Om, ldo, 3, Q4); break;                                  \
-            case 4: tiles(K, groups, n_rows, Am, as, Om, ldo, 4, Q4); break;                                  \
+            case 1: tiles(K, groups, n_rows, Am, as, Om, ldo, 1, Q4, 0); break;                                  \
+            case 2: tiles(K, groups, n_rows, Am, as, Om, ldo, 2, Q4, 0); break;                                  \
+            case 3: tiles(K, groups, n_rows, Am, as, Om, ldo, 3, Q4, 0); break;                                  \
+            case 4: tiles(K, groups, n_rows, Am, as, Om, ldo, 4, Q4, 0); break;                                  \
             PMM_WIDE(Q4)                                                                                       \
             default: break;                                                                                    \
             }                                                                                                  \
         }                                                                                                      \
+    }                                                                                                          \
+    /* the same, a decode's matvec prefetching non-temporal (ag_kernels.stream_nta) */                        \
+    static void name##_nta(int64_t K, const void *groups, int64_t n_rows, const void *act, size_t as,          \
+                           int64_t M, float *out, size_t ldo)                                                  \
+    {                                                                                                          \
+        if (M == 1)                                                                                            \
+            tiles(K, groups, n_rows, act, as, out, ldo, 1, Q4, 1);                                             \
+        else                                                                                                   \
+            name(K, groups, n_rows, act, as, M, out, ldo);                                                     \
     }
 #if MR == 8
 #define PMM_WIDE(Q4)                                                                                          \
-    case 5: tiles(K, groups, n_rows, Am, as, Om, ldo, 5, Q4); break;                                          \
-    case 6: tiles(K, groups, n_rows, Am, as, Om, ldo, 6, Q4); break;                                          \
-    case 7: tiles(K, groups, n_rows, Am, as, Om, ldo, 7, Q4); break;                                          \
-    case 8: tiles(K, groups, n_rows, Am, as, Om, ldo, 8, Q4); break;
+    case 5: tiles(K, groups, n_rows, Am, as, Om, ldo, 5, Q4, 0); break;                                          \
+    case 6: tiles(K, groups, n_rows, Am, as, Om, ldo, 6, Q4, 0); break;                                          \
+    case 7: tiles(K, groups, n_rows, Am, as, Om, ldo, 7, Q4, 0); break;                                          \
+    case 8: tiles(K, groups, n_rows, Am, as, Om, ldo, 8, Q4, 0); break;
 #elif MR == 6
 #define PMM_WIDE(Q4)                                                                                          \
-    case 5: tiles(K, groups, n_rows, Am, as, Om, ldo, 5, Q4); break;                                          \
-    case 6: tiles(K, groups, n_rows, Am, as, Om, ldo, 6, Q4); break;
+    case 5: tiles(K, groups, n_rows, Am, as, Om, ldo, 5, Q4, 0); break;                                          \
+    case 6: tiles(K, groups, n_rows, Am, as, Om, ldo, 6, Q4, 0); break;
 #else
 #define PMM_WIDE(Q4)
 #endif
@@ -558,8 +569,8 @@ void ag_packed_fill_avx512(ag_kernels *k)
 void ag_packed_fill_avx2(ag_kernels *k)
 #endif
 {
-    k->pmm_q4_0 = pmm_q4_0;
-    k->pmm_q8_0 = pmm_q8_0;
+    k->pmm_q4_0 = k->stream_nta ? pmm_q4_0_nta : pmm_q4_0;
+    k->pmm_q8_0 = k->stream_nta ? pmm_q8_0_nta : pmm_q8_0;
     k->act_row = act_row;
     k->q8_0_row = q8_0_row;
     k->pmm_f = pmm_f;
