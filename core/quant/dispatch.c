@@ -1,5 +1,6 @@
 /* Run-time choice of the kernel level: the best the CPU supports, capped by AG_SIMD
- * (scalar | avx2 | avx512novnni, the last one only for testing the non-VNNI AVX-512 kernels). */
+ * (scalar | avx2 | avx512novnni | avx512noamx, the last two only for testing the non-VNNI AVX-512
+ * kernels and the VNNI prompt GEMM on CPUs that have more). */
 #include <pthread.h>
 #include <stdlib.h>
 #if defined(__x86_64__) || defined(__i386__)
@@ -46,12 +47,15 @@ static void kernels_init(void)
     const char *cap = getenv("AG_SIMD");
     int max_level = 2; /* 0 scalar, 1 avx2, 2 avx512 */
     bool no_vnni = false;  /* AG_SIMD=avx512novnni: the plain AVX-512 kernels, for tests on VNNI CPUs */
+    bool no_amx = false;   /* AG_SIMD=avx512noamx: VNNI for the prompt GEMM too, for tests on AMX CPUs */
     if (cap && strcmp(cap, "scalar") == 0)
         max_level = 0;
     else if (cap && strcmp(cap, "avx2") == 0)
         max_level = 1;
     else if (cap && strcmp(cap, "avx512novnni") == 0)
         no_vnni = true;
+    else if (cap && strcmp(cap, "avx512noamx") == 0)
+        no_amx = true;
     __builtin_cpu_init();
     const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
     const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
@@ -61,6 +65,12 @@ static void kernels_init(void)
         if (!no_vnni && __builtin_cpu_supports("avx512vnni")) {
             ag_kernels_avx512vnni(&g_kernels);
             ag_vmath_avx512vnni(&g_kernels);
+#if AG_HAVE_AMX
+            if (!no_amx && ag_amx_available())
+                ag_packed_fill_amx(&g_kernels);
+#else
+            (void)no_amx;
+#endif
         } else
 #endif
         {

@@ -68,6 +68,12 @@ void ag_vmath_avx512vnni(ag_kernels *k);
 void ag_packed_fill_avx2(ag_kernels *k);
 void ag_packed_fill_avx512(ag_kernels *k);
 void ag_packed_fill_avx512vnni(ag_kernels *k);
+#if AG_HAVE_AMX
+/* packed_amx.c: whether the CPU has AMX-INT8 and Linux lets this process use it (asks once) */
+bool ag_amx_available(void);
+/* the prompt GEMM on AMX tiles over a table the VNNI level filled (its kernels stay for decode) */
+void ag_packed_fill_amx(ag_kernels *k);
+#endif
 #endif
 
 /* The table in use (initialised once, thread-safe). */

@@ -122,6 +122,8 @@ def main():
     for q4 in (True, False):
         t = "q4_0" if q4 else "q8_0"
         for K, N, M in ((32, 16, 1), (96, 37, 3), (256, 5, 13), (4128, 48, 9), (11008, 16, 1), (320, 33, 20),
+                        # AMX: two whole tiles of 16 activation rows, then 5 rows on VNNI
+                        (1024, 40, 37),
                         # matvecs (M = 1) whose groups go two at a time: a partial second group,
                         # one with an empty second half (AVX2), whole pairs, a pair then a single
                         (96, 37, 1), (160, 40, 1), (64, 64, 1), (64, 24, 1), (64, 56, 1),

@@ -1,6 +1,6 @@
 /* Packed row groups against gen_packed_ref.py's fixture (numpy, written from quant.h's layout):
  * the packed bytes, the prepared activation rows, and the matmul in float64.
- *   test_packed FIXTURE [--simd=scalar|avx2|avx512|avx512novnni]
+ *   test_packed FIXTURE [--simd=scalar|avx2|avx512|avx512novnni|avx512noamx]
  * Also: a product computed in pieces (the work items the cpu backend hands out: ranges of
  * groups, ranges of activation rows) has the same bits as in one call, and every level matches
  * the portable kernel's arithmetic (fma over the blocks in order), checked against a float
@@ -262,7 +262,7 @@ int main(int argc, char **argv)
             path = argv[i];
     }
     if (!path) {
-        fprintf(stderr, "usage: %s FIXTURE [--simd=scalar|avx2|avx512|avx512novnni]\n", argv[0]);
+        fprintf(stderr, "usage: %s FIXTURE [--simd=scalar|avx2|avx512|avx512novnni|avx512noamx]\n", argv[0]);
         return 2;
     }
     if (simd)
