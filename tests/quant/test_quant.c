@@ -271,7 +271,7 @@ int main(int argc, char **argv)
     if (simd)
         setenv("AG_SIMD", simd, 1);
     printf("# device: cpu, kernel level %s (requested %s)\n", ag_simd_level(), simd ? simd : "best");
-    if (simd && strncmp(simd, ag_simd_level(), strlen(ag_simd_level())) != 0)
+    if (simd && strncmp(ag_simd_level(), simd, strlen(ag_simd_level()) < strlen(simd) ? strlen(ag_simd_level()) : strlen(simd)) != 0)
         printf("# note: this CPU or build has no %s kernels; testing %s instead\n", simd, ag_simd_level());
 
     FILE *fp = fopen(path, "rb");

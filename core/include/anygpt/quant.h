@@ -88,7 +88,7 @@ float ag_vec_scale_max(float *x, int64_t n, float scale);
 float ag_vec_exp_sum(float *x, int64_t n, float sub);
 void ag_vec_silu(const float *x, float *y, int64_t n);
 
-/* Which SIMD level the kernels run on: "avx512", "avx2" or "scalar". AG_SIMD=scalar|avx2 in the
+/* Which SIMD level the kernels run on: "avx512-amx", "avx512", "avx2" or "scalar". AG_SIMD=scalar|avx2 in the
  * environment caps it (for tests of every path on one machine). */
 const char *ag_simd_level(void);
 /* The hint of the x86 kernels' stream prefetches ("non-temporal" or "L2"; AG_PREFETCH=nta|l2
