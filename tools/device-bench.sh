@@ -5,7 +5,7 @@
 #
 #   tools/device-bench.sh [--device vulkan|cpu] [--build DIR] [--work DIR] [--threads N]
 #                         [--python PY] [--only a,b,...] [--quick] [--timeout S] [--total S]
-#                         [--bw GB/s]
+#                         [--bw GB/s] [--peer PACK]
 #
 # Sections: kernels matvec-sweep llm-q4_0 soundstorm seed unet codec llm-q8_0 (default: all, in that
 # order; matvec-sweep on vulkan only).
@@ -16,10 +16,14 @@
 # memory bandwidth in GB/s for the decode share (default: from nvidia-smi's name where known, else
 # the plain read pass the LLM bench measures on the cpu). The PyTorch references need torch and
 # numpy: --python defaults to /usr/bin/python3 when it has them, else python3.
+# --peer PACK (from tools/llamacpp-peer.sh pack, made where npm works): llama.cpp's Vulkan build
+# times the same LLM files first (prefill of a text prompt, greedy decode); ours then runs with
+# that prompt's token count, and the table gets llama.cpp's figures and ours / theirs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+here=$PWD/tools
 dev=vulkan; B=build; W=${TMPDIR:-/tmp}/anygpt-device-bench; threads=0; py=""; only=""; quick=0
-limit=300; total=0; bw=""
+limit=300; total=0; bw=""; peer=""
 while [ $# -gt 0 ]; do
   case $1 in
     --device) dev=$2; shift ;;
@@ -32,7 +36,8 @@ while [ $# -gt 0 ]; do
     --timeout) limit=$2; shift ;;
     --total) total=$2; shift ;;
     --bw) bw=$2; shift ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    --peer) peer=$(realpath "$2"); shift ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "device-bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -43,6 +48,8 @@ for t in tools/anygpt-bench tools/anygpt-bench-llm tools/anygpt-make-random-llam
     tools/anygpt-bench-unet tests/unclip/unclip_convert; do
   [ -x "$B/$t" ] || { echo "device-bench: $B/$t missing (build first: ninja -C $B)" >&2; exit 2; }
 done
+[ -z "$peer" ] || [ -f "$peer" ] || { echo "device-bench: no peer pack at $peer" >&2; exit 2; }
+[ -z "$peer" ] || [ "$dev" = vulkan ] || { echo "device-bench: --peer is llama.cpp's Vulkan build: --device vulkan" >&2; exit 2; }
 if [ -z "$py" ]; then
   py=python3
   /usr/bin/python3 -c 'import torch, numpy' 2>/dev/null && py=/usr/bin/python3
@@ -125,6 +132,18 @@ llm_section() { # q4_0|q8_0
   m=$W/llm-$ty-$layers.gguf
   [ -f "$m" ] || run "$s" "$T/anygpt-make-random-llama" "$m" --type "$ty" --layers "$layers" || return
   p=512; g=128; [ $quick = 1 ] && { p=16; g=4; }
+  local ppre="" pdec=""
+  if [ -n "$peer" ]; then
+    # the random model's tokenizer splits a word into ~7 tokens: 74 words make ~512
+    local words=74 pf=$W/peer-prompt.txt; [ $quick = 1 ] && words=2
+    awk -v n="$words" 'BEGIN { k = split("the quick brown fox jumps over the lazy dog and then some more", w, " ")
+      for (i = 0; i < n; i++) printf "%s ", w[i % k + 1] }' >"$pf"
+    if run "$s" "$here/llamacpp-peer.sh" run "$peer" "$m" "$pf" "$g" "$threads"; then
+      p=$(sed -nE 's/^llama.cpp prefill ([0-9]+) tokens.*/\1/p' "$W/$s.log" | tail -1)
+      ppre=$(sed -nE 's/^llama.cpp prefill .*: ([0-9.]+) tok\/s.*/\1/p' "$W/$s.log" | tail -1)
+      pdec=$(sed -nE 's/^llama.cpp decode .*: ([0-9.]+) tok\/s.*/\1/p' "$W/$s.log" | tail -1)
+    fi
+  fi
   run "$s" "$T/anygpt-bench-llm" "$m" --device "$dev" --threads "$threads" --prompt "$p" --gen "$g" || return
   pre=$(sed -nE 's/^prefill .* = ([0-9.]+) tok\/s.*/\1/p' "$W/$s.log")
   dec=$(sed -nE 's/^decode .* = ([0-9.]+) tok\/s.*/\1/p' "$W/$s.log")
@@ -132,6 +151,12 @@ llm_section() { # q4_0|q8_0
   row "$s" "model" "7B shape, $layers layers, $ty"
   row "$s" "prefill ($p tokens)" "$pre tok/s"
   row "$s" "decode ($g tokens)" "$dec tok/s"
+  if [ -n "$ppre" ] && [ -n "$pdec" ] && [ -n "$pre" ] && [ -n "$dec" ]; then
+    row "$s" "llama.cpp Vulkan prefill / decode" "$ppre / $pdec tok/s (node-llama-cpp $(sed -nE 's/^version=//p' "$here/llamacpp-peer.sh"))"
+    row "$s" "ours / llama.cpp" "$(awk -v a="$pre" -v b="$ppre" -v c="$dec" -v d="$pdec" 'BEGIN{printf "prefill %.2fx, decode %.2fx", a / b, c / d}')"
+  elif [ -n "$peer" ]; then
+    row "$s" "llama.cpp Vulkan" "failed (see $s.log)"
+  fi
   if [ -n "$mb" ] && [ -n "$dec" ]; then
     read -r wmb kmb <<<"$mb"
     gbs=$(awk -v w="$wmb" -v k="$kmb" -v d="$dec" 'BEGIN{printf "%.1f", (w + k) * d / 1000}')
