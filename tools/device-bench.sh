@@ -36,7 +36,7 @@ while [ $# -gt 0 ]; do
     --timeout) limit=$2; shift ;;
     --total) total=$2; shift ;;
     --bw) bw=$2; shift ;;
-    --peer) peer=$(realpath "$2"); shift ;;
+    --peer) peer=$(realpath -m "$2"); shift ;;
     -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "device-bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
